@@ -1,0 +1,162 @@
+"""One settings module, configured from environment variables with defaults that just work.
+
+See README.md ("Settings") for every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("FUNDRAISER_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ConfigError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",  # first, so `manage.py runserver` serves ASGI and streams SSE
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_eventstream",
+    "fundraiser",
+    "ingest",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL_PATH = env_str("DJANGO_SQLITE_PATH", str(VAR_DIR / "db.sqlite3"))
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATABASE_URL_PATH,
+        "OPTIONS": {"timeout": 20},
+    }
+}
+if env_str("DJANGO_DB_ENGINE") == "postgresql":
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": env_str("POSTGRES_DB", "fundraiser"),
+        "USER": env_str("POSTGRES_USER", "postgres"),
+        "PASSWORD": env_str("POSTGRES_PASSWORD", ""),
+        "HOST": env_str("POSTGRES_HOST", "127.0.0.1"),
+        "PORT": env_str("POSTGRES_PORT", "5432"),
+    }
+elif env_str("DJANGO_DB_ENGINE", "sqlite") != "sqlite":
+    raise ConfigError("DJANGO_DB_ENGINE must be 'sqlite' or 'postgresql'")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Redis: aggregates, checkpoints, leases, Celery broker and SSE fan-out ------------------
+EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6391, minimum=1)
+REDIS_URL = env_str("REDIS_URL", "")
+if not REDIS_URL:
+    from .embedded import ensure_redis
+
+    ensure_redis(EMBEDDED_REDIS_PORT, VAR_DIR)
+    REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ConfigError(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "fr")
+
+
+def _eventstream_redis_kwargs(url: str) -> dict:
+    from redis.connection import parse_url
+
+    kwargs = parse_url(url)
+    return {k: v for k, v in kwargs.items() if k in ("host", "port", "db", "password", "username", "path")}
+
+
+EVENTSTREAM_REDIS = _eventstream_redis_kwargs(REDIS_URL)
+if "path" in EVENTSTREAM_REDIS:
+    EVENTSTREAM_REDIS["unix_socket_path"] = EVENTSTREAM_REDIS.pop("path")
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "ensure-consumers": {"task": "ingest.tasks.ensure_consumers", "schedule": 2.0},
+}
+
+# --- Ingestion ------------------------------------------------------------------------------
+# How long a shard lease lasts without renewal; a killed worker's shards move after this.
+INGEST_LEASE_SECONDS = env_float("INGEST_LEASE_SECONDS", 10.0, minimum=1.0)
+# Pause between GetRecords calls on a shard that returned nothing (AWS Lambda polls 4x/s).
+INGEST_IDLE_POLL_SECONDS = env_float("INGEST_IDLE_POLL_SECONDS", 0.25, minimum=0.01)
+# How often each consumer re-lists shards (DescribeStream) when nothing ended.
+INGEST_DISCOVER_SECONDS = env_float("INGEST_DISCOVER_SECONDS", 10.0, minimum=0.5)
+# A consumer task runs this long, then hands over to a fresh task (bounded task lifetime).
+INGEST_CONSUMER_SECONDS = env_float("INGEST_CONSUMER_SECONDS", 300.0, minimum=1.0)
+# How many consumer tasks the beat keeps alive across all workers.
+INGEST_CONSUMERS = env_int("INGEST_CONSUMERS", 1, minimum=1)
+INGEST_BATCH_LIMIT = env_int("INGEST_BATCH_LIMIT", 1000, minimum=1)
+INGEST_MAX_LAG_SECONDS = env_float("INGEST_MAX_LAG_SECONDS", 60.0, minimum=1.0)
+INGEST_REJECTS_KEPT = env_int("INGEST_REJECTS_KEPT", 500, minimum=1)
+
+AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

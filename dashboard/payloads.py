@@ -1,0 +1,64 @@
+"""The JSON shape shared by the snapshot endpoint, the first paint and SSE events.
+
+Only aggregates leave the server: no donor attribute other than the configured group names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fundraiser.numbers import format_minor
+from fundraiser.selectors import CampaignConfig
+from ingest.store import MetricValues
+
+NO_GROUP_LABEL = "Other"
+
+
+def metric_payload(config: CampaignConfig, slug: str, values: MetricValues) -> dict[str, Any]:
+    display = config.displays[slug]
+    groups = sorted(values.groups.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {
+        "label": display.label,
+        "money": display.is_money,
+        "total": format_minor(values.total, display.places),
+        "groups": [
+            {"name": name or NO_GROUP_LABEL, "value": format_minor(value, display.places)}
+            for name, value in groups
+        ],
+    }
+
+
+def goal_payload(config: CampaignConfig, values: dict[str, MetricValues]) -> dict[str, Any] | None:
+    goal = config.goal
+    if goal is None or goal.metric not in values:
+        return None
+    places = config.displays[goal.metric].places
+    metric = values[goal.metric]
+    current = metric.groups.get(goal.group, 0) if goal.group else metric.total
+    percent = 0.0 if goal.target_minor <= 0 else round(100 * current / goal.target_minor, 2)
+    return {
+        "label": goal.label,
+        "metric": goal.metric,
+        "group": goal.group,
+        "current": format_minor(current, places),
+        "target": format_minor(goal.target_minor, places),
+        "percent": percent,
+    }
+
+
+def update_payload(config: CampaignConfig, version: int, values: dict[str, MetricValues],
+                   *, epoch: str, status: str = "live") -> dict[str, Any]:
+    """Absolute values of the given metrics (all of them for a snapshot, the changed ones for an event)."""
+    payload: dict[str, Any] = {
+        "campaign": config.slug,
+        "version": version,
+        "epoch": epoch,
+        "status": status,
+        "currency": config.currency,
+        "metrics": {slug: metric_payload(config, slug, v) for slug, v in values.items()
+                    if slug in config.displays},
+    }
+    goal = goal_payload(config, values)
+    if goal is not None:
+        payload["goal"] = goal
+    return payload

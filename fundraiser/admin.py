@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from ingest.store import Store
+
+from .models import Campaign, Goal, Metric
+
+
+class MetricInline(admin.TabularInline):
+    model = Metric
+    extra = 0
+    fields = ("slug", "label", "aggregation", "value_path", "group_by_path", "filter_path",
+              "filter_value", "decimal_places", "is_money")
+
+
+def _when(epoch: str | None) -> str:
+    if not epoch:
+        return "—"
+    return dt.datetime.fromtimestamp(float(epoch), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "table_name", "is_active", "ingestion_status", "rejected_records",
+                    "live_page")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MetricInline]
+    readonly_fields = ("ingestion_status", "records_read", "rejected_records", "last_record",
+                       "last_error", "recent_rejects", "live_page")
+    fieldsets = [
+        (None, {"fields": ("name", "slug", "currency", "goal_amount", "headline_goal",
+                           "starts_at", "ends_at", "is_active")}),
+        ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
+        ("Ingestion health", {"fields": ("ingestion_status", "records_read", "rejected_records",
+                                         "last_record", "last_error", "recent_rejects",
+                                         "live_page")}),
+    ]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "headline_goal":
+            object_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Goal.objects.filter(metric__campaign_id=object_id).select_related(
+                "metric__campaign")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _meta(self, obj: Campaign) -> dict[str, str]:
+        if not obj.pk:
+            return {}
+        cache = getattr(self, "_meta_cache", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = Store().meta(obj.pk)
+            self._meta_cache = cache
+        return cache[obj.pk]
+
+    def get_queryset(self, request):
+        self._meta_cache = {}
+        return super().get_queryset(request)
+
+    @admin.display(description="Status")
+    def ingestion_status(self, obj: Campaign) -> str:
+        meta = self._meta(obj)
+        status = meta.get("status") or ("live" if meta.get("records") else "waiting for records")
+        if status == "needs_rebuild":
+            return format_html("<strong style='color:#b00'>needs rebuild</strong>: {}",
+                               meta.get("rebuild_reason", ""))
+        return status
+
+    @admin.display(description="Records read")
+    def records_read(self, obj: Campaign) -> int:
+        return int(self._meta(obj).get("records", 0))
+
+    @admin.display(description="Rejected records")
+    def rejected_records(self, obj: Campaign) -> int:
+        return int(self._meta(obj).get("rejected", 0))
+
+    @admin.display(description="Newest record")
+    def last_record(self, obj: Campaign) -> str:
+        return _when(self._meta(obj).get("last_record_at"))
+
+    @admin.display(description="Last error")
+    def last_error(self, obj: Campaign) -> str:
+        return self._meta(obj).get("last_error") or "—"
+
+    @admin.display(description="Recent rejected records")
+    def recent_rejects(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        rejects = Store().recent_rejects(obj.pk, limit=25)
+        if not rejects:
+            return "none"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            ((_when(r.get("at")), r.get("event"), r.get("reason"), r.get("keys"), r.get("sequence"))
+             for r in rejects),
+        )
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Event</th><th>Reason</th><th>Keys</th>"
+            "<th>Sequence</th></tr></thead><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description="Live page")
+    def live_page(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        url = reverse("dashboard:goal", args=[obj.slug])
+        return format_html('<a href="{}" target="_blank">{}</a>', url, url)
+
+
+@admin.register(Metric)
+class MetricAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "aggregation", "value_path", "group_by_path", "filter_path")
+    list_filter = ("campaign", "aggregation")
+
+
+@admin.register(Goal)
+class GoalAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "metric", "group", "target")
+    list_filter = ("metric__campaign",)

@@ -1,0 +1,354 @@
+"""The stream consumer: leases shards, reads records, applies them to Redis, publishes changes.
+
+One Consumer serves every active campaign. Per shard it holds a fenced lease (ingest/lua/lease.lua)
+and writes aggregates together with the shard checkpoint in one script (ingest/lua/apply_batch.lua),
+so a crash at any point replays at most the batch in flight, and a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from dashboard.events import publish
+from dashboard.payloads import update_payload
+from fundraiser.selectors import CampaignConfig, active_campaign_configs
+
+from .metrics import item_contribution
+from .records import Change, RecordError, decode_record
+from .store import END, LIVE, ItemChange, Store
+from .streams import TRANSIENT_CODES, Shard, StreamReader, error_code
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+def stream_key(stream_arn: str) -> str:
+    return hashlib.blake2b(stream_arn.encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class ShardState:
+    shard: Shard
+    fence: int
+    iterator: str | None = None
+    checkpoint: str | None = None  # raw sequence number of the last applied record
+    due: float = 0.0
+    failures: int = 0
+    renewed: float = 0.0
+
+
+@dataclass
+class CampaignRun:
+    config: CampaignConfig
+    reader: StreamReader
+    stream_arn: str | None = None
+    stream: str = ""
+    shards: dict[str, Shard] = field(default_factory=dict)
+    held: dict[str, ShardState] = field(default_factory=dict)
+    discovered: float = 0.0
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        consumer_id: str | None = None,
+        load_configs: Callable[[], list[CampaignConfig]] = active_campaign_configs,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.store = store or Store()
+        self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
+        self.load_configs = load_configs
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.runs: dict[int, CampaignRun] = {}
+        self.lease_seconds = settings.INGEST_LEASE_SECONDS
+        self.configs_loaded = -math.inf
+
+    # --- main loop ----------------------------------------------------------------------------
+    def run(self, *, seconds: float) -> None:
+        deadline = self.clock() + seconds
+        log.info("%s starting", self.id)
+        try:
+            while not self.stop.is_set() and self.clock() < deadline:
+                pause = self.step()
+                if pause > 0:
+                    self.stop.wait(pause)
+        finally:
+            self.release_all()
+            log.info("%s stopped", self.id)
+
+    def step(self) -> float:
+        """Do whatever is due; return how long to wait before the next step."""
+        now = self.clock()
+        self.store.heartbeat_consumer(self.id, self.lease_seconds)
+        if now - self.configs_loaded >= settings.INGEST_DISCOVER_SECONDS:
+            self.reload_configs()
+        next_due = now + settings.INGEST_IDLE_POLL_SECONDS
+        for run in list(self.runs.values()):
+            if self.stop.is_set():
+                break
+            if self.clock() - run.discovered >= settings.INGEST_DISCOVER_SECONDS:
+                self.discover(run)
+            self.renew_leases(run)
+            for state in list(run.held.values()):
+                if self.stop.is_set():
+                    break
+                if state.due <= self.clock():
+                    self.poll(run, state)
+                next_due = min(next_due, state.due)
+        return max(0.0, next_due - self.clock())
+
+    def reload_configs(self) -> None:
+        configs = {c.id: c for c in self.load_configs()}
+        for campaign_id in set(self.runs) - set(configs):
+            self.release_campaign(self.runs.pop(campaign_id))
+        for campaign_id, config in configs.items():
+            run = self.runs.get(campaign_id)
+            if run is None or _source(run.config) != _source(config):
+                if run is not None:
+                    self.release_campaign(run)
+                reader = StreamReader(table=config.table_name, region=config.region,
+                                      endpoint_url=config.endpoint_url)
+                self.runs[campaign_id] = CampaignRun(config=config, reader=reader, discovered=-math.inf)
+                self.store.ensure_meta(campaign_id)
+            else:
+                run.config = config
+        self.configs_loaded = self.clock()
+
+    # --- shard discovery and leases -----------------------------------------------------------
+    def discover(self, run: CampaignRun) -> None:
+        run.discovered = self.clock()
+        campaign_id = run.config.id
+        try:
+            info = run.reader.describe()
+            if not info.arn:
+                self.report(campaign_id, status="no_stream",
+                            last_error=f"table {run.config.table_name} has no stream enabled")
+                return
+            if info.view_type not in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+                self.report(campaign_id, status="bad_stream",
+                            last_error=f"stream view type {info.view_type}: enable NEW_IMAGE or "
+                                       "NEW_AND_OLD_IMAGES")
+                return
+            if info.arn != run.stream_arn:
+                self.release_campaign(run)
+                run.stream_arn, run.stream = info.arn, stream_key(info.arn)
+                self.store.set_meta(campaign_id, stream_arn=info.arn, stream=run.stream)
+            shards = run.reader.list_shards(info.arn)
+        except Exception as exc:  # noqa: BLE001 - any AWS failure is reported and retried
+            self.report(campaign_id, last_error=f"discover: {error_code(exc)}: {exc}")
+            log.warning("discover %s failed: %s", run.config.slug, exc)
+            return
+        run.shards = {s.shard_id: s for s in shards}
+        checkpoints = self.store.checkpoints(campaign_id, run.stream)
+        gone = [sid for sid, seq in checkpoints.items() if seq == END and sid not in run.shards]
+        self.store.forget_shards(campaign_id, run.stream, gone)
+        ready = [s for s in shards if _ready(s, run.shards, checkpoints)]
+        self.balance(run, ready, checkpoints)
+
+    def balance(self, run: CampaignRun, ready: list[Shard], checkpoints: dict[str, str]) -> None:
+        consumers = max(1, len(self.store.live_consumers()))
+        share = math.ceil(len(ready) / consumers)
+        ready_ids = {s.shard_id for s in ready}
+        for shard_id in [sid for sid in run.held if sid not in ready_ids]:
+            self.release_shard(run, shard_id)
+        if len(run.held) > share:  # someone joined: hand one shard back per round
+            self.release_shard(run, next(iter(run.held)))
+        owners = self.store.lease_owners(run.config.id, [s.shard_id for s in ready])
+        for shard in ready:
+            if len(run.held) >= share:
+                break
+            if shard.shard_id in run.held or owners.get(shard.shard_id) not in (None, self.id):
+                continue
+            fence = self.store.lease(run.config.id, shard.shard_id, "take", self.id)
+            if fence is None:
+                continue  # another consumer won the race for this shard
+            run.held[shard.shard_id] = ShardState(
+                shard=shard, fence=fence, checkpoint=checkpoints.get(shard.shard_id) or None,
+                renewed=self.clock(),
+            )
+            log.info("%s took %s/%s (fence %s)", self.id, run.config.slug, shard.shard_id, fence)
+
+    def renew_leases(self, run: CampaignRun) -> None:
+        for shard_id, state in list(run.held.items()):
+            if self.clock() - state.renewed < self.lease_seconds / 3:
+                continue
+            fence = self.store.lease(run.config.id, shard_id, "renew", self.id, state.fence)
+            if fence is None:
+                log.warning("%s lost its lease on %s", self.id, shard_id)
+                del run.held[shard_id]
+            else:
+                state.renewed = self.clock()
+
+    def release_shard(self, run: CampaignRun, shard_id: str) -> None:
+        state = run.held.pop(shard_id, None)
+        if state is not None:
+            self.store.lease(run.config.id, shard_id, "release", self.id, state.fence)
+
+    def release_campaign(self, run: CampaignRun) -> None:
+        for shard_id in list(run.held):
+            self.release_shard(run, shard_id)
+
+    def release_all(self) -> None:
+        for run in self.runs.values():
+            self.release_campaign(run)
+        self.store.drop_consumer(self.id)
+
+    # --- reading ------------------------------------------------------------------------------
+    def poll(self, run: CampaignRun, state: ShardState) -> None:
+        try:
+            if state.iterator is None:
+                state.iterator = self.open_iterator(run, state)
+            records, next_iterator = run.reader.get_records(state.iterator, settings.INGEST_BATCH_LIMIT)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            self.poll_failed(run, state, exc)
+            return
+        state.failures = 0
+        self.apply(run, state, records, next_iterator)
+
+    def open_iterator(self, run: CampaignRun, state: ShardState) -> str:
+        try:
+            return run.reader.iterator(run.stream_arn, state.shard.shard_id, state.checkpoint)
+        except Exception as exc:
+            if error_code(exc) != "TrimmedDataAccessException" or not state.checkpoint:
+                raise
+            # Records after our checkpoint are gone: never skip silently. Flag the campaign for a
+            # rebuild (loudly) and keep the screens moving from the oldest record still there.
+            self.needs_rebuild(run, f"shard {state.shard.shard_id}: records after the checkpoint "
+                                    "were trimmed before they were read")
+            return run.reader.iterator(run.stream_arn, state.shard.shard_id, None)
+
+    def poll_failed(self, run: CampaignRun, state: ShardState, exc: Exception) -> None:
+        code = error_code(exc)
+        if code == "ExpiredIteratorException":
+            state.iterator = None  # re-created from the checkpoint on the next poll
+            state.due = self.clock()
+            return
+        if code == "TrimmedDataAccessException":
+            self.needs_rebuild(run, f"shard {state.shard.shard_id}: iterator points at trimmed data")
+            state.iterator = None
+            state.due = self.clock()
+            return
+        if code == "ResourceNotFoundException":
+            run.discovered = -math.inf  # stream or shard gone: look again
+            self.release_shard(run, state.shard.shard_id)
+            self.report(run.config.id, last_error=f"{code}: {exc}")
+            return
+        state.failures += 1
+        delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2 ** state.failures) * random.uniform(0.5, 1.0)
+        state.due = self.clock() + delay
+        level = logging.INFO if code in TRANSIENT_CODES else logging.WARNING
+        log.log(level, "get_records %s/%s failed (%s), retry in %.2fs", run.config.slug,
+                state.shard.shard_id, code, delay)
+        self.report(run.config.id, last_error=f"{code}: {exc}")
+
+    def apply(self, run: CampaignRun, state: ShardState, records: list[dict[str, Any]],
+              next_iterator: str | None) -> None:
+        config = run.config
+        shard_id = state.shard.shard_id
+        changes, rejects, last = self.translate(config, shard_id, records)
+        closed = next_iterator is None
+        if not records and not closed:
+            state.iterator = next_iterator
+            state.due = self.clock() + settings.INGEST_IDLE_POLL_SECONDS
+            return
+        checkpoint_seq = END if closed else records[-1]["dynamodb"]["SequenceNumber"]
+        stats: dict[str, Any] = {"status_at": time.time(), f"shard:{shard_id}": checkpoint_seq}
+        if last is not None and last.created_at is not None:
+            stats["last_record_at"] = last.created_at
+        stats["last_applied_at"] = time.time()
+        result = self.store.apply_batch(
+            config.id,
+            changes=changes,
+            rejects=rejects,
+            checkpoint=(run.stream, shard_id, checkpoint_seq),
+            lease=(shard_id, self.id, state.fence),
+            stats=stats,
+        )
+        if result.status == "lease_lost":
+            log.warning("%s lost %s before writing; another consumer continues", self.id, shard_id)
+            run.held.pop(shard_id, None)
+            return
+        if result.status == "no_meta":
+            log.error("campaign %s state is missing from Redis; starting it again", config.slug)
+            self.store.ensure_meta(config.id)
+            self.release_campaign(run)
+            run.discovered = -math.inf
+            return
+        state.checkpoint = None if closed else checkpoint_seq
+        state.iterator = next_iterator
+        state.due = self.clock() if records else self.clock() + settings.INGEST_IDLE_POLL_SECONDS
+        if result.metrics:
+            publish(config.slug, "update", update_payload(config, result.version, result.metrics,
+                                                           epoch=result.epoch))
+        if closed:
+            log.info("%s finished closed shard %s/%s", self.id, config.slug, shard_id)
+            self.release_shard(run, shard_id)
+            run.discovered = -math.inf  # its children may be ready now
+
+    def translate(self, config: CampaignConfig, shard_id: str, records: list[dict[str, Any]]
+                  ) -> tuple[list[ItemChange], list[dict[str, Any]], Change | None]:
+        changes: list[ItemChange] = []
+        rejects: list[dict[str, Any]] = []
+        last: Change | None = None
+        for record in records:
+            try:
+                change = decode_record(record)
+            except RecordError as exc:
+                rejects.append(reject_entry(record, shard_id, str(exc)))
+                continue
+            last = change
+            try:
+                entries = item_contribution(config.specs, change.new_image)
+            except RecordError as exc:
+                # The item now contributes nothing (a recount would skip it too); say why.
+                rejects.append(reject_entry(record, shard_id, str(exc)))
+                entries = []
+            changes.append(ItemChange(change.item_key, change.sequence, {LIVE: entries}))
+        return changes, rejects, last
+
+    def needs_rebuild(self, run: CampaignRun, reason: str) -> None:
+        log.error("campaign %s needs a rebuild: %s", run.config.slug, reason)
+        self.report(run.config.id, status="needs_rebuild", rebuild_reason=reason)
+
+    def report(self, campaign_id: int, **fields: Any) -> None:
+        self.store.set_meta(campaign_id, **fields, status_at=time.time())
+
+
+def reject_entry(record: dict[str, Any], shard_id: str, reason: str) -> dict[str, Any]:
+    body = record.get("dynamodb") or {}
+    return {
+        "reason": reason,
+        "event": record.get("eventName"),
+        "shard": shard_id,
+        "sequence": body.get("SequenceNumber"),
+        "keys": body.get("Keys"),
+        "at": time.time(),
+    }
+
+
+def _ready(shard: Shard, shards: dict[str, Shard], checkpoints: dict[str, str]) -> bool:
+    """A shard is read only after its parent is drained (or gone: trimmed parents count as done)."""
+    if checkpoints.get(shard.shard_id) == END:
+        return False
+    parent = shard.parent_id
+    return parent is None or parent not in shards or checkpoints.get(parent) == END
+
+
+def _source(config: CampaignConfig) -> tuple[str, str, str]:
+    return (config.table_name, config.region, config.endpoint_url)

@@ -1,0 +1,195 @@
+"""What one item contributes to a campaign's metrics, and how a change moves the aggregates.
+
+Pure Python. An item's *contribution* is the list of increments it adds to the aggregates while it
+exists in its current form. A change of the item replaces its old contribution with the new one;
+`contribution_delta` is that replacement written as increments. The Redis store applies the same
+rule atomically (see ingest/store.py), keeping each item's current contribution so a replayed or
+duplicated record changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .records import RecordError, lookup, parse_number
+
+SUM, COUNT, COUNT_DISTINCT = "sum", "count", "count_distinct"
+NO_GROUP = ""  # group of items whose group-by attribute is missing
+# Largest single value accepted, in minor units: keeps every total inside Redis' 64-bit integers.
+MAX_MINOR_UNITS = 10**15
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    slug: str
+    aggregation: str
+    value_path: tuple[str, ...] = ()
+    group_path: tuple[str, ...] = ()
+    filter_path: tuple[str, ...] = ()
+    filter_value: str = ""
+    decimal_places: int = 0
+
+    @classmethod
+    def build(cls, *, slug: str, aggregation: str, value_path: str = "", group_path: str = "",
+              filter_path: str = "", filter_value: str = "", decimal_places: int = 0) -> MetricSpec:
+        def split(path: str) -> tuple[str, ...]:
+            return tuple(path.split(".")) if path else ()
+
+        if aggregation not in (SUM, COUNT, COUNT_DISTINCT):
+            raise ValueError(f"unknown aggregation {aggregation!r}")
+        return cls(slug, aggregation, split(value_path), split(group_path), split(filter_path),
+                   filter_value, decimal_places if aggregation == SUM else 0)
+
+
+# One increment: (kind, metric slug, group, value). kind "n" adds `value` (an int) to the metric's
+# group and total; kind "d" adds one reference to the distinct value digest `value` in the group.
+Entry = tuple[str, str, str, Any]
+
+
+def item_contribution(specs: Iterable[MetricSpec], item: dict[str, Any] | None) -> list[Entry]:
+    """The increments an item adds to every metric; raises RecordError if the item is unusable.
+
+    An unusable item contributes nothing at all (the caller sets it aside with the reason), so the
+    aggregates always equal a recount of the table's usable items.
+    """
+    if item is None:
+        return []
+    entries: list[Entry] = []
+    for spec in specs:
+        entry = metric_entry(spec, item)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def metric_entry(spec: MetricSpec, item: dict[str, Any]) -> Entry | None:
+    if spec.filter_path and scalar_text(optional(item, spec.filter_path)) != spec.filter_value:
+        return None
+    group = group_of(spec, item)
+    if spec.aggregation == COUNT:
+        if spec.value_path and optional(item, spec.value_path) is None:
+            return None
+        return ("n", spec.slug, group, 1)
+    if spec.aggregation == COUNT_DISTINCT:
+        value = optional(item, spec.value_path)
+        if value is None or value == "":
+            return None
+        return ("d", spec.slug, group, distinct_digest(value))
+    return ("n", spec.slug, group, minor_units(spec, item))
+
+
+def minor_units(spec: MetricSpec, item: dict[str, Any]) -> int:
+    name = ".".join(spec.value_path)
+    try:
+        raw = lookup(item, spec.value_path)
+    except KeyError:
+        raise RecordError(f"missing {name}") from None
+    if isinstance(raw, bool) or not isinstance(raw, (Decimal, str)):
+        raise RecordError(f"{name} is {type_name(raw)}, not a number")
+    try:
+        number = parse_number(raw)
+    except RecordError:
+        raise RecordError(f"{name} {raw!r:.40} is not a number") from None
+    scaled = number.scaleb(spec.decimal_places)
+    if scaled != scaled.to_integral_value():
+        raise RecordError(f"{name} {raw} has more than {spec.decimal_places} decimal places")
+    if abs(scaled) > MAX_MINOR_UNITS:
+        raise RecordError(f"{name} {raw} is too large")
+    return int(scaled)
+
+
+def group_of(spec: MetricSpec, item: dict[str, Any]) -> str:
+    if not spec.group_path:
+        return NO_GROUP
+    return scalar_text(optional(item, spec.group_path))
+
+
+def optional(item: dict[str, Any], path: tuple[str, ...]) -> Any:
+    try:
+        return lookup(item, path)
+    except KeyError:
+        return None
+
+
+def scalar_text(value: Any) -> str:
+    if value is None:
+        return NO_GROUP
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def distinct_digest(value: Any) -> str:
+    """Distinct values (often emails) are kept as digests: no donor PII is stored in Redis."""
+    text = scalar_text(value).casefold()
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def type_name(value: Any) -> str:
+    return {bool: "a boolean", dict: "a map", list: "a list", bytes: "binary"}.get(
+        type(value), "null" if value is None else "a set" if isinstance(value, frozenset) else
+        type(value).__name__
+    )
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Aggregates computed in Python: the reference the Redis store is checked against."""
+
+    totals: dict[str, int]
+    groups: dict[str, dict[str, int]]
+
+
+def contribution_delta(old: list[Entry], new: list[Entry]) -> Counter:
+    """Net increments that replace contribution `old` by `new` (zero entries dropped)."""
+    delta: Counter = Counter()
+    for entry in old:
+        delta[entry_key(entry)] -= entry_weight(entry)
+    for entry in new:
+        delta[entry_key(entry)] += entry_weight(entry)
+    return Counter({key: value for key, value in delta.items() if value})
+
+
+def entry_key(entry: Entry) -> tuple:
+    kind, slug, group, value = entry
+    return (kind, slug, group) if kind == "n" else (kind, slug, group, value)
+
+
+def entry_weight(entry: Entry) -> int:
+    return entry[3] if entry[0] == "n" else 1
+
+
+def recount(specs: Iterable[MetricSpec], items: Iterable[dict[str, Any]]) -> Aggregates:
+    """Aggregate a whole table from scratch, skipping unusable items: what the store must equal."""
+    specs = list(specs)
+    totals: Counter = Counter()
+    groups: dict[str, Counter] = {spec.slug: Counter() for spec in specs}
+    distinct_refs: Counter = Counter()
+    for item in items:
+        try:
+            entries = item_contribution(specs, item)
+        except RecordError:
+            continue
+        for kind, slug, group, value in entries:
+            if kind == "n":
+                totals[slug] += value
+                groups[slug][group] += value
+            else:
+                distinct_refs[(slug, group, value)] += 1
+    distinct_total: dict[str, set] = {}
+    for slug, group, value in distinct_refs:
+        groups[slug][group] += 1
+        distinct_total.setdefault(slug, set()).add(value)
+    for slug, values in distinct_total.items():
+        totals[slug] = len(values)
+    return Aggregates(
+        totals={spec.slug: totals.get(spec.slug, 0) for spec in specs},
+        groups={slug: {g: v for g, v in counter.items() if v} for slug, counter in groups.items()},
+    )

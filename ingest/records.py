@@ -1,0 +1,163 @@
+"""Decode DynamoDB Streams records, as boto3 GetRecords or a Lambda event delivers them.
+
+Pure Python: no boto3, Redis or Django here. Numbers stay Decimal; nothing becomes a float.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+INSERT, MODIFY, REMOVE = "INSERT", "MODIFY", "REMOVE"
+SEQUENCE_WIDTH = 40  # DynamoDB sequence numbers have 21 to 40 digits
+
+
+class RecordError(ValueError):
+    """A record (or attribute value) that cannot be used, with a reason for organizers."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stream record, decoded: the item's new state (None when it was removed)."""
+
+    event_name: str
+    sequence: str  # zero-padded to SEQUENCE_WIDTH, so string order is numeric order
+    item_key: str  # stable digest of the primary key
+    keys: dict[str, Any]
+    new_image: dict[str, Any] | None
+    old_image: dict[str, Any] | None
+    created_at: float | None  # ApproximateCreationDateTime as epoch seconds
+    is_ttl_delete: bool = False
+
+
+def sequence_key(sequence_number: str) -> str:
+    """Zero-pad a sequence number so that comparing strings compares the numbers."""
+    if not isinstance(sequence_number, str) or not sequence_number.isdigit():
+        raise RecordError(f"sequence number {sequence_number!r} is not a string of digits")
+    if len(sequence_number) > SEQUENCE_WIDTH:
+        raise RecordError(f"sequence number {sequence_number} has more than {SEQUENCE_WIDTH} digits")
+    return sequence_number.rjust(SEQUENCE_WIDTH, "0")
+
+
+def decode_value(value: Any) -> Any:
+    """Turn one AttributeValue ({"N": "10"}, {"M": {...}}, ...) into plain Python."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise RecordError(f"not an AttributeValue: {value!r:.80}")
+    (tag, raw), = value.items()
+    if tag == "S":
+        return raw
+    if tag == "N":
+        return parse_number(raw)
+    if tag == "BOOL":
+        return bool(raw)
+    if tag == "NULL":
+        return None
+    if tag == "M":
+        return {name: decode_value(inner) for name, inner in raw.items()}
+    if tag == "L":
+        return [decode_value(inner) for inner in raw]
+    if tag == "SS":
+        return frozenset(raw)
+    if tag == "NS":
+        return frozenset(parse_number(n) for n in raw)
+    if tag == "B":
+        return _as_bytes(raw)
+    if tag == "BS":
+        return frozenset(_as_bytes(b) for b in raw)
+    raise RecordError(f"unknown AttributeValue type {tag!r}")
+
+
+def decode_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    return {name: decode_value(value) for name, value in image.items()}
+
+
+def parse_number(raw: Any) -> Decimal:
+    try:
+        number = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise RecordError(f"{raw!r:.40} is not a number") from None
+    if not number.is_finite():
+        raise RecordError(f"{raw!r:.40} is not a finite number")
+    return number
+
+
+def _as_bytes(raw: Any) -> bytes:
+    # boto3 hands bytes; Lambda events carry base64 text.
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    return base64.b64decode(raw)
+
+
+def item_key_digest(keys: dict[str, Any]) -> str:
+    """A short stable digest of the primary key: no donor PII is kept in Redis field names."""
+    canonical = json.dumps(
+        {name: _canonical(value) for name, value in sorted(keys.items())}, separators=(",", ":")
+    )
+    return hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return "N:" + format(value.normalize(), "f")
+    if isinstance(value, bytes):
+        return "B:" + base64.b64encode(value).decode()
+    return "S:" + str(value)
+
+
+def decode_record(record: dict[str, Any]) -> Change:
+    """Decode one stream record (boto3 GetRecords shape or Lambda event shape)."""
+    event_name = record.get("eventName")
+    if event_name not in (INSERT, MODIFY, REMOVE):
+        raise RecordError(f"unknown eventName {event_name!r}")
+    body = record.get("dynamodb")
+    if not isinstance(body, dict):
+        raise RecordError("record has no 'dynamodb' section")
+    raw_keys = body.get("Keys")
+    if not raw_keys:
+        raise RecordError("record has no Keys")
+    keys = decode_image(raw_keys)
+    new_image = decode_image(body.get("NewImage"))
+    old_image = decode_image(body.get("OldImage"))
+    if event_name == REMOVE:
+        new_image = None
+    elif new_image is None:
+        view = body.get("StreamViewType", "unknown")
+        raise RecordError(
+            f"{event_name} record carries no NewImage (stream view type {view}); "
+            "enable NEW_IMAGE or NEW_AND_OLD_IMAGES on the table's stream"
+        )
+    identity = record.get("userIdentity") or {}
+    return Change(
+        event_name=event_name,
+        sequence=sequence_key(body.get("SequenceNumber", "")),
+        item_key=item_key_digest(keys),
+        keys=keys,
+        new_image=new_image,
+        old_image=old_image,
+        created_at=_epoch_seconds(body.get("ApproximateCreationDateTime")),
+        is_ttl_delete=identity.get("principalId") == "dynamodb.amazonaws.com",
+    )
+
+
+def _epoch_seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):  # boto3 gives a datetime
+        return value.timestamp()
+    return float(value)  # Lambda events give epoch seconds
+
+
+def lookup(item: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """Follow a dotted path through nested maps; raises KeyError when any step is missing."""
+    value: Any = item
+    for step in path:
+        if not isinstance(value, dict):
+            raise KeyError(step)
+        value = value[step]
+    return value

