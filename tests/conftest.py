@@ -19,3 +19,18 @@ def store(redis_client):
     from ingest.store import Store
 
     return Store(redis_client, prefix=settings.REDIS_KEY_PREFIX)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    from tests.embedded import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server):
+    moto_server.reset()
+    return moto_server

@@ -44,3 +44,30 @@ class EmbeddedRedis:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class MotoServer:
+    """moto in server mode (a separate process can reach it, unlike mock_aws)."""
+
+    def __init__(self, port: int | None = None):
+        from moto.server import ThreadedMotoServer
+
+        self.port = port or free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        self.server.start()
+        wait_for_port("127.0.0.1", self.port)
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def reset(self) -> None:
+        import requests
+
+        requests.post(f"{self.url}/moto-api/reset", timeout=10)

@@ -1,0 +1,52 @@
+"""Builders for campaigns and DynamoDB tables shared by the tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import boto3
+
+from fundraiser.models import Campaign, Goal, Metric
+
+
+def make_table(endpoint_url: str, name: str = "Donations", view_type: str = "NEW_AND_OLD_IMAGES"):
+    dynamodb = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=endpoint_url)
+    table = dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type},
+    )
+    table.wait_until_exists()
+    return table
+
+
+def make_campaign(*, endpoint_url: str = "", table_name: str = "Donations", slug: str = "gala",
+                  goal: Decimal = Decimal("1000.00")) -> Campaign:
+    """The seed article's campaign: total and per-platform sums, gift count, donors by email."""
+    campaign = Campaign.objects.create(
+        name="Spring Gala", slug=slug, currency="USD", goal_amount=goal,
+        table_name=table_name, region="us-east-1", endpoint_url=endpoint_url,
+    )
+    raised = Metric.objects.create(campaign=campaign, slug="raised", label="Raised", aggregation="sum",
+                                   value_path="amount", group_by_path="platform", decimal_places=2)
+    Metric.objects.create(campaign=campaign, slug="gifts", label="Gifts", aggregation="count",
+                          group_by_path="platform", decimal_places=0, is_money=False)
+    Metric.objects.create(campaign=campaign, slug="donors", label="Donors",
+                          aggregation="count_distinct", value_path="email", decimal_places=0,
+                          is_money=False)
+    headline = Goal.objects.create(metric=raised, target=goal, label="Goal")
+    campaign.headline_goal = headline
+    campaign.save()
+    return campaign
+
+
+def scan_all(table) -> list[dict]:
+    items, kwargs = [], {}
+    while True:
+        page = table.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
