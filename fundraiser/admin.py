@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from ingest.records import RecordError, decode_image
 from ingest.store import Store
 
 from .models import Campaign, Goal, Metric
@@ -22,6 +24,15 @@ def _when(epoch: str | None) -> str:
     if not epoch:
         return "—"
     return dt.datetime.fromtimestamp(float(epoch), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _keys(raw: Any) -> str:
+    """A rejected record's primary key as an organizer reads it: id=donation-17."""
+    try:
+        keys = decode_image(raw) or {}
+    except (RecordError, AttributeError):
+        return str(raw)
+    return ", ".join(f"{name}={value}" for name, value in keys.items()) or "—"
 
 
 @admin.register(Campaign)
@@ -95,7 +106,7 @@ class CampaignAdmin(admin.ModelAdmin):
             return "none"
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            ((_when(r.get("at")), r.get("event"), r.get("reason"), r.get("keys"), r.get("sequence"))
+            ((_when(r.get("at")), r.get("event"), r.get("reason"), _keys(r.get("keys")), r.get("sequence"))
              for r in rejects),
         )
         return format_html(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .records import RecordError, lookup, parse_number
+from .records import RecordError, lookup, number_text, parse_number
 
 SUM, COUNT, COUNT_DISTINCT = "sum", "count", "count_distinct"
 NO_GROUP = ""  # group of items whose group-by attribute is missing
@@ -76,7 +76,7 @@ def metric_entry(spec: MetricSpec, item: dict[str, Any]) -> Entry | None:
             return None
         return ("n", spec.slug, group, 1)
     if spec.aggregation == COUNT_DISTINCT:
-        value = optional(item, spec.value_path)
+        value = single_value(item, spec.value_path)
         if value is None or value == "":
             return None
         return ("d", spec.slug, group, distinct_digest(value))
@@ -89,24 +89,50 @@ def minor_units(spec: MetricSpec, item: dict[str, Any]) -> int:
         raw = lookup(item, spec.value_path)
     except KeyError:
         raise RecordError(f"missing {name}") from None
-    if isinstance(raw, bool) or not isinstance(raw, (Decimal, str)):
+    if isinstance(raw, bool) or not isinstance(raw, (Decimal, str, int)):
         raise RecordError(f"{name} is {type_name(raw)}, not a number")
     try:
         number = parse_number(raw)
     except RecordError:
         raise RecordError(f"{name} {raw!r:.40} is not a number") from None
-    scaled = number.scaleb(spec.decimal_places)
-    if scaled != scaled.to_integral_value():
+    minor = exact_minor_units(number, spec.decimal_places)
+    if minor is None:
         raise RecordError(f"{name} {raw} has more than {spec.decimal_places} decimal places")
-    if abs(scaled) > MAX_MINOR_UNITS:
+    if abs(minor) > MAX_MINOR_UNITS:
         raise RecordError(f"{name} {raw} is too large")
-    return int(scaled)
+    return minor
+
+
+def exact_minor_units(number: Decimal, places: int) -> int | None:
+    """number * 10**places as an int, or None if that is not a whole number. Never rounds.
+
+    Integer arithmetic on the digits, not Decimal.scaleb(): that rounds to the context's 28 digits,
+    which would turn 10.000000000000000000000000000000000001 (38 digits) into a clean 10.00.
+    """
+    sign, digits, exponent = number.as_tuple()
+    coefficient = int("".join(map(str, digits)))
+    shift = exponent + places
+    if shift >= 0:  # exponents are bounded (parse_number), so this int stays small
+        return (-1 if sign else 1) * coefficient * 10**shift
+    whole, rest = divmod(coefficient, 10**-shift)
+    if rest:
+        return None
+    return -whole if sign else whole
 
 
 def group_of(spec: MetricSpec, item: dict[str, Any]) -> str:
     if not spec.group_path:
         return NO_GROUP
-    return scalar_text(optional(item, spec.group_path))
+    return scalar_text(single_value(item, spec.group_path))
+
+
+def single_value(item: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """A group or distinct value: one S, N, B or BOOL (or absent). A map, list or set has no stable
+    text (and a map of donor details must never become a group name on a public page)."""
+    value = optional(item, path)
+    if isinstance(value, (dict, list, frozenset)):
+        raise RecordError(f"{'.'.join(path)} is {type_name(value)}, not a single value")
+    return value
 
 
 def optional(item: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -120,7 +146,7 @@ def scalar_text(value: Any) -> str:
     if value is None:
         return NO_GROUP
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return number_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).strip()

@@ -6,14 +6,20 @@ Pure Python: no boto3, Redis or Django here. Numbers stay Decimal; nothing becom
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 INSERT, MODIFY, REMOVE = "INSERT", "MODIFY", "REMOVE"
 SEQUENCE_WIDTH = 40  # DynamoDB sequence numbers have 21 to 40 digits
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+# A number as DynamoDB writes one (exponents there stay within -130..125). Decimal() alone would
+# also take "1_000", "NaN", "Infinity", non-ASCII digits and exponents it cannot represent.
+NUMBER_SYNTAX = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", re.ASCII)
 
 
 class RecordError(ValueError):
@@ -36,7 +42,7 @@ class Change:
 
 def sequence_key(sequence_number: str) -> str:
     """Zero-pad a sequence number so that comparing strings compares the numbers."""
-    if not isinstance(sequence_number, str) or not sequence_number.isdigit():
+    if not isinstance(sequence_number, str) or not re.fullmatch(r"\d+", sequence_number, re.ASCII):
         raise RecordError(f"sequence number {sequence_number!r} is not a string of digits")
     if len(sequence_number) > SEQUENCE_WIDTH:
         raise RecordError(f"sequence number {sequence_number} has more than {SEQUENCE_WIDTH} digits")
@@ -78,20 +84,32 @@ def decode_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def parse_number(raw: Any) -> Decimal:
-    try:
-        number = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise RecordError(f"{raw!r:.40} is not a number") from None
-    if not number.is_finite():
-        raise RecordError(f"{raw!r:.40} is not a finite number")
-    return number
+    """Exact Decimal of a DynamoDB number (or of a number sent as text); never a float."""
+    text = str(raw).strip()
+    if not NUMBER_SYNTAX.fullmatch(text):
+        raise RecordError(f"{raw!r:.40} is not a number")
+    return Decimal(text)  # exact: constructing a Decimal never rounds
+
+
+def number_text(number: Decimal) -> str:
+    """Shortest exact text of a number ("1E+2" and "100.0" give "100").
+
+    Not Decimal.normalize(): that rounds to the context's 28 digits, and DynamoDB numbers have 38.
+    """
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _as_bytes(raw: Any) -> bytes:
     # boto3 hands bytes; Lambda events carry base64 text.
     if isinstance(raw, (bytes, bytearray)):
         return bytes(raw)
-    return base64.b64decode(raw)
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise RecordError(f"binary value {raw!r:.40} is not base64") from None
 
 
 def item_key_digest(keys: dict[str, Any]) -> str:
@@ -104,14 +122,27 @@ def item_key_digest(keys: dict[str, Any]) -> str:
 
 def _canonical(value: Any) -> str:
     if isinstance(value, Decimal):
-        return "N:" + format(value.normalize(), "f")
+        return "N:" + number_text(value)
     if isinstance(value, bytes):
         return "B:" + base64.b64encode(value).decode()
     return "S:" + str(value)
 
 
 def decode_record(record: dict[str, Any]) -> Change:
-    """Decode one stream record (boto3 GetRecords shape or Lambda event shape)."""
+    """Decode one stream record (boto3 GetRecords shape or Lambda event shape).
+
+    Raises RecordError, and only RecordError, for a record that cannot be used: the consumer sets
+    such a record aside and carries on, where any other exception would stop the batch for good.
+    """
+    try:
+        return _decode_record(record)
+    except RecordError:
+        raise
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RecordError(f"malformed stream record ({type(exc).__name__}: {exc})") from None
+
+
+def _decode_record(record: dict[str, Any]) -> Change:
     event_name = record.get("eventName")
     if event_name not in (INSERT, MODIFY, REMOVE):
         raise RecordError(f"unknown eventName {event_name!r}")
@@ -132,7 +163,11 @@ def decode_record(record: dict[str, Any]) -> Change:
             f"{event_name} record carries no NewImage (stream view type {view}); "
             "enable NEW_IMAGE or NEW_AND_OLD_IMAGES on the table's stream"
         )
-    identity = record.get("userIdentity") or {}
+    # Only Time to Live deletions carry this identity. The GetRecords API (so boto3) spells its
+    # fields PrincipalId and Type; Lambda events spell them principalId and type.
+    identity = {name.lower(): value for name, value in (record.get("userIdentity") or {}).items()}
+    is_ttl_delete = (event_name == REMOVE and identity.get("type") == "Service"
+                     and identity.get("principalid") == TTL_PRINCIPAL)
     return Change(
         event_name=event_name,
         sequence=sequence_key(body.get("SequenceNumber", "")),
@@ -141,7 +176,7 @@ def decode_record(record: dict[str, Any]) -> Change:
         new_image=new_image,
         old_image=old_image,
         created_at=_epoch_seconds(body.get("ApproximateCreationDateTime")),
-        is_ttl_delete=identity.get("principalId") == "dynamodb.amazonaws.com",
+        is_ttl_delete=is_ttl_delete,
     )
 
 
