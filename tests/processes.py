@@ -24,11 +24,10 @@ def process_env(**overrides: str) -> dict[str, str]:
     """Environment for child processes: the test Redis, a private var dir, fast polling."""
     var_dir = overrides.pop("FUNDRAISER_VAR_DIR", None) or tempfile.mkdtemp(prefix="fr-e2e-")
     env = dict(os.environ)
-    env.update({
+    env.update({  # REDIS_URL stays the test Redis unless overridden
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "FUNDRAISER_VAR_DIR": var_dir,
         "DJANGO_SQLITE_PATH": str(Path(var_dir) / "db.sqlite3"),
-        "REDIS_URL": os.environ["REDIS_URL"],
         "INGEST_IDLE_POLL_SECONDS": "0.1",
         "INGEST_DISCOVER_SECONDS": "1",
         "INGEST_LEASE_SECONDS": "3",

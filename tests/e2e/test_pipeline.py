@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from ingest.metrics import MetricSpec, recount
+from tests.embedded import EmbeddedRedis
 from tests.factories import make_table, scan_all
 from tests.processes import (
     SSEClient,
@@ -53,10 +54,12 @@ def shown(metrics: dict) -> dict:
 
 
 @pytest.fixture
-def stack(moto, redis_client, request):
+def stack(moto, request):
     workers = getattr(request, "param", 1)
     table = make_table(moto.url)
-    env = process_env(INGEST_CONSUMERS=str(workers))
+    redis_server = EmbeddedRedis().start()  # its own server: nothing of an earlier test can leak in
+    request.addfinalizer(redis_server.close)
+    env = process_env(INGEST_CONSUMERS=str(workers), REDIS_URL=redis_server.url)
     migrate(env)
     seed_campaign(env, endpoint_url=moto.url)
     children = [start_worker(env, f"worker{i}", beat=(i == 0)) for i in range(workers)]
