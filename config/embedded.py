@@ -24,8 +24,8 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def redis_command(port: int, workdir: Path, *, daemonize: bool) -> list[str]:
-    return [
+def redis_command(port: int, workdir: Path, *, daemonize: bool, log_to_stdout: bool = False) -> list[str]:
+    command = [
         redis_server_binary(),
         "--port", str(port),
         "--bind", "127.0.0.1",
@@ -34,8 +34,10 @@ def redis_command(port: int, workdir: Path, *, daemonize: bool) -> list[str]:
         "--dir", str(workdir),
         "--daemonize", "yes" if daemonize else "no",
         "--pidfile", str(workdir / f"redis-{port}.pid"),
-        "--logfile", str(workdir / f"redis-{port}.log"),
     ]
+    # An empty logfile means standard output (ignored by a daemonized server).
+    logfile = "" if log_to_stdout and not daemonize else str(workdir / f"redis-{port}.log")
+    return command + ["--logfile", logfile]
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
