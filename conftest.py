@@ -1,19 +1,2 @@
-"""Test-wide set-up that must happen before Django reads its settings."""
-
-import atexit
-import os
-import tempfile
-
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ["FUNDRAISER_VAR_DIR"] = tempfile.mkdtemp(prefix="fr-test-var-")
-os.environ.setdefault("INGEST_IDLE_POLL_SECONDS", "0.05")
-os.environ.setdefault("INGEST_DISCOVER_SECONDS", "1")
-
-if not os.environ.get("REDIS_URL"):
-    from tests.embedded import EmbeddedRedis
-
-    _redis = EmbeddedRedis().start()
-    atexit.register(_redis.close)
-    os.environ["REDIS_URL"] = _redis.url
+"""The test environment (private Redis, var dir, fast polling) is set up in tests/settings.py:
+pytest-django reads the settings module before this file runs."""

@@ -1,0 +1,26 @@
+"""Settings for test runs: the project's settings with a private Redis and var dir.
+
+pytest-django reads the settings module before any conftest.py runs, so the test environment must be
+set up here. Test runs go on side by side on one machine: each gets its own Redis server, so no run
+(and no `make demo`) flushes another's data.
+"""
+
+import atexit
+import os
+import tempfile
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ["FUNDRAISER_VAR_DIR"] = tempfile.mkdtemp(prefix="fr-test-var-")
+os.environ.setdefault("INGEST_IDLE_POLL_SECONDS", "0.05")
+os.environ.setdefault("INGEST_DISCOVER_SECONDS", "1")
+
+if not os.environ.get("REDIS_URL"):
+    from tests.embedded import EmbeddedRedis
+
+    _redis = EmbeddedRedis().start()
+    atexit.register(_redis.close)
+    os.environ["REDIS_URL"] = _redis.url
+
+from config.settings import *  # noqa: E402, F403
