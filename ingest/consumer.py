@@ -32,6 +32,7 @@ from .streams import TRANSIENT_CODES, Shard, StreamReader, error_code
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+STREAM_PROBLEMS = ("no_stream", "bad_stream")  # statuses a later successful discovery clears
 
 
 def stream_key(stream_arn: str) -> str:
@@ -78,6 +79,7 @@ class Consumer:
         self.runs: dict[int, CampaignRun] = {}
         self.lease_seconds = settings.INGEST_LEASE_SECONDS
         self.configs_loaded = -math.inf
+        self.heartbeat_at = -math.inf
 
     # --- main loop ----------------------------------------------------------------------------
     def run(self, *, seconds: float) -> None:
@@ -95,7 +97,7 @@ class Consumer:
     def step(self) -> float:
         """Do whatever is due; return how long to wait before the next step."""
         now = self.clock()
-        self.store.heartbeat_consumer(self.id, self.lease_seconds)
+        self.heartbeat()
         if now - self.configs_loaded >= settings.INGEST_DISCOVER_SECONDS:
             self.reload_configs()
         next_due = now + settings.INGEST_IDLE_POLL_SECONDS
@@ -109,9 +111,17 @@ class Consumer:
                 if self.stop.is_set():
                     break
                 if state.due <= self.clock():
-                    self.poll(run, state)
+                    # A step over many shards can outlast a lease: renew what is about to be read.
+                    self.heartbeat()
+                    if self.renew_lease(run, state):
+                        self.poll(run, state)
                 next_due = min(next_due, state.due)
         return max(0.0, next_due - self.clock())
+
+    def heartbeat(self) -> None:
+        if self.clock() - self.heartbeat_at >= self.lease_seconds / 3:
+            self.store.heartbeat_consumer(self.id, self.lease_seconds)
+            self.heartbeat_at = self.clock()
 
     def reload_configs(self) -> None:
         configs = {c.id: c for c in self.load_configs()}
@@ -149,19 +159,34 @@ class Consumer:
                 self.release_campaign(run)
                 run.stream_arn, run.stream = info.arn, stream_key(info.arn)
                 self.store.set_meta(campaign_id, stream_arn=info.arn, stream=run.stream)
+            # Checkpoints first: a shard checkpointed before the listing began existed then, so if
+            # the listing lacks it, it has left the stream (shards never come back).
+            checkpoints = self.store.checkpoints(campaign_id, run.stream)
             shards = run.reader.list_shards(info.arn)
         except Exception as exc:  # noqa: BLE001 - any AWS failure is reported and retried
             self.report(campaign_id, last_error=f"discover: {error_code(exc)}: {exc}")
             log.warning("discover %s failed: %s", run.config.slug, exc)
             return
+        if self.store.meta(campaign_id).get("status") in STREAM_PROBLEMS:
+            self.report(campaign_id, status="live", last_error="")
         run.shards = {s.shard_id: s for s in shards}
-        checkpoints = self.store.checkpoints(campaign_id, run.stream)
-        gone = [sid for sid, seq in checkpoints.items() if seq == END and sid not in run.shards]
-        self.store.forget_shards(campaign_id, run.stream, gone)
+        self.forget_vanished(run, checkpoints)
         ready = [s for s in shards if _ready(s, run.shards, checkpoints)]
-        self.balance(run, ready, checkpoints)
+        self.balance(run, ready)
 
-    def balance(self, run: CampaignRun, ready: list[Shard], checkpoints: dict[str, str]) -> None:
+    def forget_vanished(self, run: CampaignRun, checkpoints: dict[str, str]) -> None:
+        """Drop checkpoints of shards that left the stream (24 h after they closed, fully trimmed).
+        A shard read to its end is simply done; any other took records nobody read with it."""
+        vanished = [sid for sid in checkpoints if sid not in run.shards]
+        for shard_id in vanished:
+            if checkpoints[shard_id] != END:
+                self.needs_rebuild(run, f"shard {shard_id} left the stream before it was read to its "
+                                        f"end (records after {checkpoints[shard_id]} were trimmed unread)")
+        self.store.forget_shards(run.config.id, run.stream, vanished)
+        for shard_id in vanished:
+            del checkpoints[shard_id]
+
+    def balance(self, run: CampaignRun, ready: list[Shard]) -> None:
         consumers = max(1, len(self.store.live_consumers()))
         share = math.ceil(len(ready) / consumers)
         ready_ids = {s.shard_id for s in ready}
@@ -170,30 +195,46 @@ class Consumer:
         if len(run.held) > share:  # someone joined: hand one shard back per round
             self.release_shard(run, next(iter(run.held)))
         owners = self.store.lease_owners(run.config.id, [s.shard_id for s in ready])
+        taken: list[ShardState] = []
         for shard in ready:
-            if len(run.held) >= share:
+            if len(run.held) + len(taken) >= share:
                 break
             if shard.shard_id in run.held or owners.get(shard.shard_id) not in (None, self.id):
                 continue
             fence = self.store.lease(run.config.id, shard.shard_id, "take", self.id)
             if fence is None:
                 continue  # another consumer won the race for this shard
-            run.held[shard.shard_id] = ShardState(
-                shard=shard, fence=fence, checkpoint=checkpoints.get(shard.shard_id) or None,
-                renewed=self.clock(),
-            )
-            log.info("%s took %s/%s (fence %s)", self.id, run.config.slug, shard.shard_id, fence)
+            taken.append(ShardState(shard=shard, fence=fence, renewed=self.clock()))
+        if not taken:
+            return
+        # Where a shard stands is read only once we hold it: until then its previous holder could
+        # still move the checkpoint, or finish the shard.
+        checkpoints = self.store.checkpoints(run.config.id, run.stream)
+        for state in taken:
+            shard_id = state.shard.shard_id
+            state.checkpoint = checkpoints.get(shard_id) or None
+            run.held[shard_id] = state
+            if state.checkpoint == END:
+                self.release_shard(run, shard_id)
+                run.discovered = -math.inf  # it was finished meanwhile: its children may be ready
+                continue
+            log.info("%s took %s/%s (fence %s)", self.id, run.config.slug, shard_id, state.fence)
 
     def renew_leases(self, run: CampaignRun) -> None:
-        for shard_id, state in list(run.held.items()):
-            if self.clock() - state.renewed < self.lease_seconds / 3:
-                continue
-            fence = self.store.lease(run.config.id, shard_id, "renew", self.id, state.fence)
-            if fence is None:
-                log.warning("%s lost its lease on %s", self.id, shard_id)
-                del run.held[shard_id]
-            else:
-                state.renewed = self.clock()
+        for state in list(run.held.values()):
+            self.renew_lease(run, state)
+
+    def renew_lease(self, run: CampaignRun, state: ShardState) -> bool:
+        """Renew a lease a third of the way through; False (and the shard dropped) if it was lost."""
+        if self.clock() - state.renewed < self.lease_seconds / 3:
+            return True
+        shard_id = state.shard.shard_id
+        if self.store.lease(run.config.id, shard_id, "renew", self.id, state.fence) is None:
+            log.warning("%s lost its lease on %s", self.id, shard_id)
+            run.held.pop(shard_id, None)
+            return False
+        state.renewed = self.clock()
+        return True
 
     def release_shard(self, run: CampaignRun, shard_id: str) -> None:
         state = run.held.pop(shard_id, None)
@@ -222,16 +263,32 @@ class Consumer:
         self.apply(run, state, records, next_iterator)
 
     def open_iterator(self, run: CampaignRun, state: ShardState) -> str:
+        """Resume after the checkpoint; a shard never read starts at its first sequence number.
+
+        Not TRIM_HORIZON for a new shard: that quietly starts after whatever was trimmed, while
+        AT_SEQUENCE_NUMBER of the shard's start raises TrimmedDataAccessException if anything was.
+        Either way lost records are never skipped silently: the campaign is flagged for a rebuild
+        (loudly) and the screens keep moving from the oldest record still there.
+        """
+        shard = state.shard
+        if state.checkpoint:
+            position, kwargs = f"after the checkpoint {state.checkpoint}", {"after": state.checkpoint}
+        elif shard.starting_sequence:
+            position, kwargs = "at the start of the shard", {"at": shard.starting_sequence}
+        else:
+            position, kwargs = "", {}
         try:
-            return run.reader.iterator(run.stream_arn, state.shard.shard_id, state.checkpoint)
+            return run.reader.iterator(run.stream_arn, shard.shard_id, **kwargs)
         except Exception as exc:
-            if error_code(exc) != "TrimmedDataAccessException" or not state.checkpoint:
+            code = error_code(exc)
+            if not kwargs or code not in ("TrimmedDataAccessException", "ValidationException"):
                 raise
-            # Records after our checkpoint are gone: never skip silently. Flag the campaign for a
-            # rebuild (loudly) and keep the screens moving from the oldest record still there.
-            self.needs_rebuild(run, f"shard {state.shard.shard_id}: records after the checkpoint "
-                                    "were trimmed before they were read")
-            return run.reader.iterator(run.stream_arn, state.shard.shard_id, None)
+            if code == "TrimmedDataAccessException":
+                self.needs_rebuild(run, f"shard {shard.shard_id}: records {position} were trimmed "
+                                        "before they were read")
+            elif "after" in kwargs:
+                raise  # a checkpoint the service refuses: report it, never jump ahead
+            return run.reader.iterator(run.stream_arn, shard.shard_id)
 
     def poll_failed(self, run: CampaignRun, state: ShardState, exc: Exception) -> None:
         code = error_code(exc)
@@ -327,6 +384,10 @@ class Consumer:
         self.report(run.config.id, status="needs_rebuild", rebuild_reason=reason)
 
     def report(self, campaign_id: int, **fields: Any) -> None:
+        # ensure_meta first: a bare HSET would create a meta hash without its generation.
+        meta = self.store.ensure_meta(campaign_id)
+        if meta.get("status") == "needs_rebuild" and fields.get("status", "needs_rebuild") != "needs_rebuild":
+            del fields["status"]  # only a rebuild clears that
         self.store.set_meta(campaign_id, **fields, status_at=time.time())
 
 

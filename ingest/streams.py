@@ -96,10 +96,14 @@ class StreamReader:
             seen_pages.add(last)
             kwargs["ExclusiveStartShardId"] = last
 
-    def iterator(self, stream_arn: str, shard_id: str, after_sequence: str | None) -> str:
+    def iterator(self, stream_arn: str, shard_id: str, *, after: str | None = None,
+                 at: str | None = None) -> str:
+        """An iterator after (or at) a sequence number; from the oldest record kept without either."""
         kwargs: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard_id}
-        if after_sequence:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after_sequence)
+        if after:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        elif at:
+            kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=at)
         else:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         return self.streams.get_shard_iterator(**kwargs)["ShardIterator"]
