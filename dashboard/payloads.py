@@ -46,8 +46,9 @@ def goal_payload(config: CampaignConfig, values: dict[str, MetricValues]) -> dic
     }
 
 
-def update_payload(config: CampaignConfig, version: int, values: dict[str, MetricValues],
-                   *, epoch: str, status: str = "live") -> dict[str, Any]:
+def update_payload(
+    config: CampaignConfig, version: int, values: dict[str, MetricValues], *, epoch: str, status: str = "live"
+) -> dict[str, Any]:
     """Absolute values of the given metrics (all of them for a snapshot, the changed ones for an event)."""
     payload: dict[str, Any] = {
         "campaign": config.slug,
@@ -55,8 +56,9 @@ def update_payload(config: CampaignConfig, version: int, values: dict[str, Metri
         "epoch": epoch,
         "status": status,
         "currency": config.currency,
-        "metrics": {slug: metric_payload(config, slug, v) for slug, v in values.items()
-                    if slug in config.displays},
+        "metrics": {
+            slug: metric_payload(config, slug, v) for slug, v in values.items() if slug in config.displays
+        },
     }
     goal = goal_payload(config, values)
     if goal is not None:

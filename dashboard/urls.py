@@ -1,5 +1,9 @@
+import re
+
 import django_eventstream
-from django.urls import path
+from django.conf import settings
+from django.contrib.staticfiles.views import serve
+from django.urls import path, re_path
 
 from . import views
 
@@ -16,3 +20,11 @@ urlpatterns = [
     ),
     path("healthz", views.healthz, name="healthz"),
 ]
+
+# runserver serves /static/ itself; uvicorn does not. With DEBUG (or SERVE_STATIC) on, serve the
+# apps' static folders here, as runserver does (staticfiles finders: no collectstatic, no path
+# escapes). Otherwise run collectstatic and let the proxy in front serve STATIC_ROOT.
+if getattr(settings, "SERVE_STATIC", settings.DEBUG) and not settings.STATIC_URL.startswith(("http", "//")):
+    urlpatterns.append(
+        re_path(rf"^{re.escape(settings.STATIC_URL.lstrip('/'))}(?P<path>.+)$", serve, {"insecure": True})
+    )

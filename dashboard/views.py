@@ -10,18 +10,26 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 
 from fundraiser.models import Campaign
-from fundraiser.selectors import campaign_config
+from fundraiser.selectors import CampaignConfig, campaign_config
 from ingest.store import Store
 
-from .events import campaign_channel
 from .payloads import update_payload
+from .screens import goal_context
+
+
+def config_snapshot(config: CampaignConfig) -> dict:
+    snapshot = Store().snapshot(config.id, config.displays)
+    return update_payload(
+        config,
+        snapshot.version,
+        snapshot.metrics,
+        epoch=snapshot.epoch,
+        status=snapshot.meta.get("status", "live"),
+    )
 
 
 def campaign_snapshot(campaign: Campaign) -> dict:
-    config = campaign_config(campaign)
-    snapshot = Store().snapshot(config.id, config.displays)
-    return update_payload(config, snapshot.version, snapshot.metrics, epoch=snapshot.epoch,
-                          status=snapshot.meta.get("status", "live"))
+    return config_snapshot(campaign_config(campaign))
 
 
 def load_campaign(slug: str) -> Campaign:
@@ -34,12 +42,9 @@ def load_campaign(slug: str) -> Campaign:
 @never_cache
 def goal_page(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = load_campaign(slug)
-    snapshot = campaign_snapshot(campaign)
-    return render(request, "dashboard/goal.html", {
-        "campaign": campaign,
-        "snapshot": snapshot,
-        "channel": campaign_channel(campaign.slug),
-    })
+    config = campaign_config(campaign)
+    context = goal_context(config, config_snapshot(config))
+    return render(request, "dashboard/goal.html", {"campaign": campaign, **context})
 
 
 @never_cache
@@ -68,8 +73,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         healthy = healthy and not problem
     consumers = len(store.live_consumers())
     healthy = healthy and consumers > 0
-    body = {"ok": healthy, "consumers": consumers, "campaigns": campaigns,
-            "max_lag_seconds": settings.INGEST_MAX_LAG_SECONDS}
+    body = {
+        "ok": healthy,
+        "consumers": consumers,
+        "campaigns": campaigns,
+        "max_lag_seconds": settings.INGEST_MAX_LAG_SECONDS,
+    }
     return JsonResponse(body, status=200 if healthy else 503)
-
-

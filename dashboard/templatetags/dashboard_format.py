@@ -1,0 +1,66 @@
+"""Numbers for the screens, formatted like the page's script formats them (Intl.NumberFormat, "en").
+
+Values arrive as exact decimal strings ("1234.50") and are formatted as digit strings, never floats.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import template
+
+register = template.Library()
+
+DECIMAL_TEXT = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+
+# Intl.NumberFormat("en", {style: "currency"}) symbols; other codes show as "CHF 1,234.50".
+CURRENCY_SYMBOLS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "CAD": "CA$",
+    "AUD": "A$",
+    "NZD": "NZ$",
+    "INR": "₹",
+    "CNY": "CN¥",
+    "HKD": "HK$",
+    "MXN": "MX$",
+    "BRL": "R$",
+    "ILS": "₪",
+    "KRW": "₩",
+    "TWD": "NT$",
+    "VND": "₫",
+    "PHP": "₱",
+}
+
+
+def format_amount(value: str, currency: str = "", *, trim_zero_fraction: bool = False) -> str:
+    """Format "1234.50" as "$1,234.50" (or "1,234.50" without a currency), keeping its places.
+
+    Digit strings are grouped as they are: formatting a Decimal with a precision would round it to
+    the context's 28 digits.
+    """
+    text = str(value).strip()
+    match = DECIMAL_TEXT.fullmatch(text)
+    if match is None:
+        return text
+    sign, whole, fraction = match.group(1), match.group(2), match.group(3) or ""
+    if trim_zero_fraction and not fraction.strip("0"):
+        fraction = ""
+    digits = f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+    if not currency:
+        return sign + digits
+    symbol = CURRENCY_SYMBOLS.get(currency.upper())
+    return f"{sign}{symbol}{digits}" if symbol else f"{sign}{currency.upper()}\u00a0{digits}"
+
+
+@register.filter
+def amount(value: str, currency: str = "") -> str:
+    return format_amount(value, currency)
+
+
+@register.filter
+def round_amount(value: str, currency: str = "") -> str:
+    """Like amount, without a fraction of zeros: goals read "$50,000", not "$50,000.00"."""
+    return format_amount(value, currency, trim_zero_fraction=True)
