@@ -35,6 +35,7 @@ import itertools
 import json
 import random
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -568,8 +569,7 @@ class StreamSimServer:
     def __init__(self, sim: StreamSim, host: str = "127.0.0.1", port: int = 0):
         self.sim = sim
         handler = type("Handler", (_Handler,), {"sim": sim})
-        self.httpd = ThreadingHTTPServer((host, port), handler)  # port 0: the kernel picks a free one
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), handler)  # port 0: the kernel picks a free one
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="streamsim", daemon=True)
 
     @property
@@ -584,6 +584,14 @@ class StreamSimServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed mid-call is normal
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
