@@ -288,6 +288,9 @@ class Consumer:
                                         "before they were read")
             elif "after" in kwargs:
                 raise  # a checkpoint the service refuses: report it, never jump ahead
+            else:
+                log.warning("%s: AT_SEQUENCE_NUMBER %s refused (%s); reading from TRIM_HORIZON, "
+                            "where a trim would go unnoticed", shard.shard_id, shard.starting_sequence, exc)
             return run.reader.iterator(run.stream_arn, shard.shard_id)
 
     def poll_failed(self, run: CampaignRun, state: ShardState, exc: Exception) -> None:
