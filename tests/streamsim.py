@@ -20,6 +20,8 @@ the DynamoDB Streams API reference documents, not what our consumer would like:
 - Faults can be injected per operation (LimitExceededException by default), and hooks run before an
   operation is served (outside the lock: a hook may block one caller while others go on).
 
+DynamoDB itself answers DescribeTable and Scan (parallel segments, pages), for backfills.
+
 It is served two ways through one request handler (`handle`, AWS JSON 1.0): in-process, as real
 boto3 clients whose requests are answered without a socket (`make_clients` / `install`, the
 `ingest.streams.make_clients` seam), and over HTTP (`StreamSimServer`) for other processes.
@@ -403,6 +405,33 @@ class StreamSim:
             **stream,
         }}
 
+    def scan(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A (parallel) Scan page: segments own contiguous key-hash ranges, pages end at Limit items
+        or 1 MB, and LastEvaluatedKey is set whenever a page ends early (even if nothing is left)."""
+        self._require_table(params.get("TableName"))
+        segment, total = params.get("Segment"), params.get("TotalSegments")
+        if (segment is None) != (total is None) or (total is not None and not 0 <= segment < total):
+            raise SimError("ValidationException", "Segment and TotalSegments go together, 0 <= Segment < TotalSegments")
+        limit = params.get("Limit", 10**9)
+        if not isinstance(limit, int) or limit < 1:
+            raise SimError("ValidationException", f"Limit must be at least 1, not {limit!r}")
+        order = sorted((key_hash(canonical), canonical) for canonical in self._items)
+        if total is not None:
+            order = [entry for entry in order if entry[0] * total // HASH_SPACE == segment]
+        if params.get("ExclusiveStartKey"):
+            start = canonical_json(params["ExclusiveStartKey"])
+            order = [entry for entry in order if entry > (key_hash(start), start)]
+        items, size = [], 0
+        for _, canonical in order[:limit]:
+            size += len(canonical_json(self._items[canonical]))
+            if items and size > MAX_BYTES_PER_CALL:
+                break
+            items.append(self._items[canonical])
+        result: dict[str, Any] = {"Items": items, "Count": len(items), "ScannedCount": len(items)}
+        if len(items) < len(order) or len(items) == limit:
+            result["LastEvaluatedKey"] = {name: items[-1][name] for name in self.key_names}
+        return result
+
     def list_streams(self, params: dict[str, Any]) -> dict[str, Any]:
         limit = _limit(params, MAX_SHARDS_PER_PAGE)
         streams = []
@@ -539,6 +568,7 @@ class StreamSim:
 
 OPERATIONS: dict[tuple[str, str], Callable[[StreamSim, dict[str, Any]], dict[str, Any]]] = {
     (DYNAMODB_TARGET, "DescribeTable"): StreamSim.describe_table,
+    (DYNAMODB_TARGET, "Scan"): StreamSim.scan,
     (STREAMS_TARGET, "ListStreams"): StreamSim.list_streams,
     (STREAMS_TARGET, "DescribeStream"): StreamSim.describe_stream,
     (STREAMS_TARGET, "GetShardIterator"): StreamSim.get_shard_iterator,

@@ -207,6 +207,24 @@ def test_injected_throttling_is_a_limit_exceeded_error(sim, streams):
     assert streams.describe_stream(StreamArn=sim.stream_arn)["StreamDescription"]["Shards"]
 
 
+def test_a_parallel_scan_returns_every_item_once_in_pages(sim):
+    for n in range(100):
+        sim.put({"id": str(n), "amount": n})
+    dynamodb = sim.make_clients()[0]
+    seen = []
+    for segment in range(4):
+        kwargs = {"TableName": "Donations", "Segment": segment, "TotalSegments": 4, "Limit": 7}
+        while True:
+            page = dynamodb.scan(**kwargs)
+            assert page["Count"] <= 7
+            seen += [item["id"]["S"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert sorted(seen) == sorted(str(n) for n in range(100))
+    assert error_of(dynamodb.scan, TableName="Donations", Segment=4, TotalSegments=4) == "ValidationException"
+
+
 def test_a_plain_boto3_client_reads_it_over_http():
     sim = StreamSim(shards=2, seed=3, empty_reads=(0, 0))
     server = StreamSimServer(sim).start()
