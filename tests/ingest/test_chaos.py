@@ -19,7 +19,7 @@ from ingest.store import END, Store
 from tests.embedded import EmbeddedRedis
 from tests.factories import make_campaign
 from tests.processes import PYTHON, Child, migrate, process_env, seed_campaign
-from tests.streamsim import Donations, StreamSim, StreamSimServer
+from tests.streamsim import Donations, StreamSim, StreamSimServer, shard_of_iterator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
@@ -145,3 +145,45 @@ def test_workers_killed_at_random_leave_the_aggregates_equal_to_a_recount(reques
     assert workers.kills >= MIN_KILLS
     assert workers.kills_holding_leases >= MIN_KILLS - 2
     assert store.meta(campaign_id).get("status") != "needs_rebuild"
+
+
+def test_sigterm_finishes_the_batch_in_flight_releases_the_leases_and_exits(request):
+    sim = StreamSim(shards=4, seed=23, empty_reads=(0, 0))
+    server = StreamSimServer(sim).start()
+    request.addfinalizer(server.stop)
+    redis_server = EmbeddedRedis().start()
+    request.addfinalizer(redis_server.close)
+    env = process_env(REDIS_URL=redis_server.url, INGEST_LEASE_SECONDS="30", LOG_LEVEL="WARNING")
+    migrate(env)
+    campaign_id = seed_campaign(env, endpoint_url=server.url, table_name=sim.table_name)
+    store = Store(redis.Redis.from_url(redis_server.url, decode_responses=True))
+    donations = Donations(sim, seed=23, keys=300)
+    donations.write(300)
+    worker = Child("consumer", [PYTHON, "manage.py", "consume", "--seconds", "120", "--id", "w1"], env)
+    try:
+        deadline = time.monotonic() + 30
+        while not caught_up(store, campaign_id, sim):
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.1)
+        in_flight = threading.Event()
+
+        def slow_read(params):
+            if not in_flight.is_set():
+                in_flight.set()
+                shards.append(shard_of_iterator(params["ShardIterator"]))
+                time.sleep(1.0)  # SIGTERM arrives while this GetRecords is being answered
+
+        shards: list[str] = []
+        donations.write(300)
+        sim.hooks["GetRecords"] = slow_read
+        assert in_flight.wait(10)
+        worker.signal(signal.SIGTERM)
+        assert worker.process.wait(15) == 0
+    finally:
+        worker.stop()
+
+    checkpoints = store.checkpoints(campaign_id, stream_key(sim.stream_arn))
+    assert checkpoints[shards[0]] == str(sim.shard(shards[0]).records[-1][0])  # the batch was committed
+    owners = store.lease_owners(campaign_id, sim.shard_ids())
+    assert owners == dict.fromkeys(sim.shard_ids())  # every lease released
+    assert "w1" not in store.live_consumers()
