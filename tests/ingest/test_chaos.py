@@ -80,7 +80,7 @@ def caught_up(store: Store, campaign_id: int, sim: StreamSim) -> bool:
     for shard_id in sim.shard_ids():
         shard = sim.shard(shard_id)
         if not shard.is_open:
-            if checkpoints.get(shard_id, END) != END:
+            if checkpoints.get(shard_id) != END:
                 return False
         elif shard.records and checkpoints.get(shard_id) != str(shard.records[-1][0]):
             return False
