@@ -79,7 +79,7 @@ class Consumer:
         self.runs: dict[int, CampaignRun] = {}
         self.lease_seconds = settings.INGEST_LEASE_SECONDS
         self.configs_loaded = -math.inf
-        self.heartbeat_at = -math.inf
+        self.kept_alive_at = -math.inf
 
     # --- main loop ----------------------------------------------------------------------------
     def run(self, *, seconds: float) -> None:
@@ -97,7 +97,7 @@ class Consumer:
     def step(self) -> float:
         """Do whatever is due; return how long to wait before the next step."""
         now = self.clock()
-        self.heartbeat()
+        self.keep_alive()
         if now - self.configs_loaded >= settings.INGEST_DISCOVER_SECONDS:
             self.reload_configs()
         next_due = now + settings.INGEST_IDLE_POLL_SECONDS
@@ -106,22 +106,26 @@ class Consumer:
                 break
             if self.clock() - run.discovered >= settings.INGEST_DISCOVER_SECONDS:
                 self.discover(run)
-            self.renew_leases(run)
             for state in list(run.held.values()):
                 if self.stop.is_set():
                     break
+                self.keep_alive()
+                if state.shard.shard_id not in run.held:
+                    continue  # its lease was lost
                 if state.due <= self.clock():
-                    # A step over many shards can outlast a lease: renew what is about to be read.
-                    self.heartbeat()
-                    if self.renew_lease(run, state):
-                        self.poll(run, state)
+                    self.poll(run, state)
                 next_due = min(next_due, state.due)
         return max(0.0, next_due - self.clock())
 
-    def heartbeat(self) -> None:
-        if self.clock() - self.heartbeat_at >= self.lease_seconds / 3:
-            self.store.heartbeat_consumer(self.id, self.lease_seconds)
-            self.heartbeat_at = self.clock()
+    def keep_alive(self) -> None:
+        """Heartbeat and renew the leases due for it. Called between reads, so that a step over many
+        shards does not outlast the leases; a single read that does is refused by the fence."""
+        if self.clock() - self.kept_alive_at < self.lease_seconds / 6:
+            return
+        self.kept_alive_at = self.clock()
+        self.store.heartbeat_consumer(self.id, self.lease_seconds)
+        for run in list(self.runs.values()):
+            self.renew_leases(run)
 
     def reload_configs(self) -> None:
         configs = {c.id: c for c in self.load_configs()}
@@ -221,20 +225,15 @@ class Consumer:
             log.info("%s took %s/%s (fence %s)", self.id, run.config.slug, shard_id, state.fence)
 
     def renew_leases(self, run: CampaignRun) -> None:
-        for state in list(run.held.values()):
-            self.renew_lease(run, state)
-
-    def renew_lease(self, run: CampaignRun, state: ShardState) -> bool:
-        """Renew a lease a third of the way through; False (and the shard dropped) if it was lost."""
-        if self.clock() - state.renewed < self.lease_seconds / 3:
-            return True
-        shard_id = state.shard.shard_id
-        if self.store.lease(run.config.id, shard_id, "renew", self.id, state.fence) is None:
-            log.warning("%s lost its lease on %s", self.id, shard_id)
-            run.held.pop(shard_id, None)
-            return False
-        state.renewed = self.clock()
-        return True
+        """Renew each lease a third of the way through; drop the shards whose lease was lost."""
+        for shard_id, state in list(run.held.items()):
+            if self.clock() - state.renewed < self.lease_seconds / 3:
+                continue
+            if self.store.lease(run.config.id, shard_id, "renew", self.id, state.fence) is None:
+                log.warning("%s lost its lease on %s", self.id, shard_id)
+                del run.held[shard_id]
+            else:
+                state.renewed = self.clock()
 
     def release_shard(self, run: CampaignRun, shard_id: str) -> None:
         state = run.held.pop(shard_id, None)

@@ -16,7 +16,7 @@ from fundraiser.selectors import campaign_config
 from ingest.consumer import Consumer, stream_key
 from ingest.metrics import recount
 from ingest.records import decode_image
-from ingest.store import END
+from ingest.store import END, Store
 from tests.factories import make_campaign
 from tests.streamsim import Donations, StreamSim, shard_of_iterator
 
@@ -47,9 +47,9 @@ class Applied:
     changes: list[tuple[str, str]]  # (item key, zero-padded sequence)
 
 
-def record_applies(store, monkeypatch) -> list[Applied]:
+def record_applies(store, monkeypatch, log: list[Applied] | None = None) -> list[Applied]:
     """Every apply_batch call, in order, with who made it and what it answered."""
-    log: list[Applied] = []
+    log = [] if log is None else log
     original = store.apply_batch
 
     def apply_batch(campaign_id, **kwargs):
@@ -424,6 +424,55 @@ def test_a_paused_worker_that_lost_its_lease_cannot_write_afterwards(store, monk
     run_until(lambda: caught_up(store, campaign, sim), worker_a, worker_b)
     assert_each_record_applied_once(log, sim)
     assert_matches_recount(store, campaign, sim)
+
+
+def test_a_shard_handed_over_resumes_where_its_last_holder_committed(store, redis_client, monkeypatch):
+    sim = simulator(monkeypatch, shards=1, seed=15, empty_reads=(0, 0))
+    campaign = campaign_on(sim)
+    donations = Donations(sim, seed=15, keys=40)
+    donations.write(30)
+    store_b = Store(redis_client)
+    log = record_applies(store, monkeypatch)
+    record_applies(store_b, monkeypatch, log)
+    worker_a = Consumer(store=store, consumer_id="a")
+    worker_b = Consumer(store=store_b, consumer_id="b")
+    run_until(lambda: caught_up(store, campaign, sim), worker_b)
+    real_lease_owners = store.lease_owners
+
+    def hand_over_meanwhile(campaign_id, shard_ids):
+        # a has just read the checkpoints; b commits one more batch and lets the shard go.
+        donations.write(20)
+        run_until(lambda: caught_up(store, campaign, sim), worker_b)
+        worker_b.release_all()
+        monkeypatch.setattr(store, "lease_owners", real_lease_owners)
+        return real_lease_owners(campaign_id, shard_ids)
+
+    monkeypatch.setattr(store, "lease_owners", hand_over_meanwhile)
+    run_until(lambda: worker_a.runs and worker_a.runs[campaign.pk].held, worker_a)
+    donations.write(10)
+    run_until(lambda: caught_up(store, campaign, sim), worker_a)
+
+    assert {e.owner for e in log if e.changes} == {"a", "b"}
+    assert_each_record_applied_once(log, sim)
+    assert_matches_recount(store, campaign, sim)
+
+
+def test_leases_outlive_a_step_longer_than_the_lease(store, monkeypatch, settings, caplog):
+    settings.INGEST_LEASE_SECONDS = 1.0
+    sim = simulator(monkeypatch, shards=40, seed=16, empty_reads=(0, 0))
+    campaign = campaign_on(sim)
+    log = record_applies(store, monkeypatch)
+    donations = Donations(sim, seed=16, keys=400)
+    donations.write(400)
+    sim.hooks["GetRecords"] = lambda params: time.sleep(0.04)  # 40 shards: a step takes 1.6 s
+    consumer = Consumer(store=store, consumer_id="c1")
+    run_until(lambda: caught_up(store, campaign, sim), consumer)
+    donations.write(400)
+    run_until(lambda: caught_up(store, campaign, sim), consumer)
+
+    assert not [e for e in log if e.status != "ok"]
+    assert "lost its lease" not in caplog.text
+    assert_each_record_applied_once(log, sim)
 
 
 # --- everything at once -------------------------------------------------------------------------
