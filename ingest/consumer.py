@@ -338,6 +338,7 @@ class Consumer:
             checkpoint=(run.stream, shard_id, checkpoint_seq),
             lease=(shard_id, self.id, state.fence),
             stats=stats,
+            records=len(records),
         )
         if result.status == "lease_lost":
             log.warning("%s lost %s before writing; another consumer continues", self.id, shard_id)

@@ -42,7 +42,7 @@ def get_redis() -> redis.Redis:
 
 @dataclass
 class ApplyResult:
-    status: str  # "ok", "lease_lost" or "no_meta"
+    status: str  # "ok", "lease_lost", "no_meta" or "gens_changed"
     version: int = 0
     applied: int = 0
     epoch: str = ""
@@ -130,8 +130,16 @@ class Store:
         checkpoint: tuple[str, str, str] | None = None,
         lease: tuple[str, str, int] | None = None,
         stats: dict[str, Any] | None = None,
+        records: int | None = None,
+        expect: tuple[str, str] | None = None,
     ) -> ApplyResult:
-        """Apply a batch atomically. checkpoint = (stream, shard, seq); lease = (shard, owner, fence)."""
+        """Apply a batch atomically.
+
+        checkpoint = (stream, shard, seq); lease = (shard, owner, fence); records = how many stream
+        records the batch stands for (added to the campaign's count); expect = the (live, building)
+        generations the contributions were computed for: if they changed, nothing is written and the
+        status is "gens_changed".
+        """
         payload = {
             "gens": list(gens),
             "changes": [[c.item_key, c.sequence, _wire(c.contributions)] for c in changes],
@@ -143,6 +151,10 @@ class Store:
             payload["checkpoint"] = dict(zip(("stream", "shard", "seq"), checkpoint, strict=False))
         if lease:
             payload["lease"] = dict(zip(("shard", "owner", "fence"), lease, strict=False))
+        if records:
+            payload["records"] = records
+        if expect is not None:
+            payload["expect"] = {"gen": expect[0], "building": expect[1]}
         raw = self._apply(keys=[self.meta_key(campaign_id)],
                           args=[self.base(campaign_id), _encode_json(payload)])
         if raw[0] != "ok":

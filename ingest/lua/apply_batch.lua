@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  the campaign's meta hash; every other key shares its {hash tag}, so one slot holds all.
 -- ARGV[1]  the campaign key base, e.g. "{fr:7}"
--- ARGV[2]  JSON: {lease, checkpoint, gens, changes, rejects, reject_cap, stats}
+-- ARGV[2]  JSON: {lease, checkpoint, gens, expect, changes, rejects, reject_cap, stats, records}
 --
 -- Idempotent by construction: each item's current contribution is stored with the sequence number
 -- that produced it. A change applies only if it is newer than what is stored, so a replayed or
@@ -15,6 +15,16 @@ local batch = cjson.decode(ARGV[2])
 
 if redis.call('EXISTS', meta) == 0 then
   return {'no_meta'}
+end
+
+-- The caller computed contributions for the generations it believed in; if a rebuild started or
+-- swapped since, nothing is written and it asks again (a building generation must see every record).
+local expect = batch['expect']
+if expect then
+  local held = redis.call('HMGET', meta, 'gen', 'building')
+  if (held[1] or '') ~= expect['gen'] or (held[2] or '') ~= expect['building'] then
+    return {'gens_changed'}
+  end
 end
 
 local lease = batch['lease']
@@ -74,6 +84,7 @@ local applied = 0
 for _, name in ipairs(batch['gens']) do
   local gen = name
   if name == 'live' then gen = current_gen end
+  if gen and gen ~= '' and gen ~= '0' then
   local prefix = base .. ':g' .. gen
   local items = prefix .. ':items'
   local touched = {}
@@ -100,6 +111,7 @@ for _, name in ipairs(batch['gens']) do
       applied = applied + 1
     end
   end
+  end
 end
 
 local checkpoint = batch['checkpoint']
@@ -118,7 +130,9 @@ end
 for field, value in pairs(batch['stats']) do
   redis.call('HSET', meta, field, value)
 end
-redis.call('HINCRBY', meta, 'records', #batch['changes'] + #rejects)
+if batch['records'] then
+  redis.call('HINCRBY', meta, 'records', batch['records'])
+end
 
 local version = redis.call('HGET', meta, 'version') or '0'
 local out = {'ok', version, applied, redis.call('HGET', meta, 'epoch') or ''}
