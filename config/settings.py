@@ -150,6 +150,9 @@ INGEST_CONSUMERS = env_int("INGEST_CONSUMERS", 1, minimum=1)
 INGEST_BATCH_LIMIT = env_int("INGEST_BATCH_LIMIT", 1000, minimum=1)
 INGEST_MAX_LAG_SECONDS = env_float("INGEST_MAX_LAG_SECONDS", 60.0, minimum=1.0)
 INGEST_REJECTS_KEPT = env_int("INGEST_REJECTS_KEPT", 500, minimum=1)
+# Backfill/rebuild: parallel Scan segments and items per Scan page.
+INGEST_SCAN_SEGMENTS = env_int("INGEST_SCAN_SEGMENTS", 4, minimum=1)
+INGEST_SCAN_PAGE = env_int("INGEST_SCAN_PAGE", 500, minimum=1)
 
 AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
 

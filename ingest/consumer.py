@@ -25,13 +25,23 @@ from dashboard.payloads import update_payload
 from fundraiser.selectors import CampaignConfig, active_campaign_configs
 
 from .metrics import item_contribution
+from .rebuild import (
+    Generations,
+    ScanLease,
+    building_started,
+    rebuild_start,
+    run_backfill,
+    scan_done_at,
+    specs_json,
+)
 from .records import Change, RecordError, decode_record
-from .store import END, LIVE, ItemChange, Store
+from .store import END, ItemChange, Store
 from .streams import TRANSIENT_CODES, Shard, StreamReader, error_code
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+MAINTAIN_SECONDS = 1.0  # how often each campaign's state is checked (lost data, rebuilds, swaps)
 STREAM_PROBLEMS = ("no_stream", "bad_stream")  # statuses a later successful discovery clears
 
 
@@ -59,6 +69,9 @@ class CampaignRun:
     shards: dict[str, Shard] = field(default_factory=dict)
     held: dict[str, ShardState] = field(default_factory=dict)
     discovered: float = 0.0
+    gens: Generations | None = None
+    maintained: float = -math.inf
+    scanner: threading.Thread | None = None
 
 
 class Consumer:
@@ -80,6 +93,7 @@ class Consumer:
         self.lease_seconds = settings.INGEST_LEASE_SECONDS
         self.configs_loaded = -math.inf
         self.kept_alive_at = -math.inf
+        self.scan_stop = threading.Event()  # set when this consumer stops: its scans stop too
 
     # --- main loop ----------------------------------------------------------------------------
     def run(self, *, seconds: float) -> None:
@@ -91,6 +105,7 @@ class Consumer:
                 if pause > 0:
                     self.stop.wait(pause)
         finally:
+            self.scan_stop.set()
             self.release_all()
             log.info("%s stopped", self.id)
 
@@ -106,6 +121,8 @@ class Consumer:
                 break
             if self.clock() - run.discovered >= settings.INGEST_DISCOVER_SECONDS:
                 self.discover(run)
+            if self.clock() - run.maintained >= MAINTAIN_SECONDS:
+                self.maintain(run)
             for state in list(run.held.values()):
                 if self.stop.is_set():
                     break
@@ -161,8 +178,13 @@ class Consumer:
                 return
             if info.arn != run.stream_arn:
                 self.release_campaign(run)
+                known = self.store.meta(campaign_id).get("stream_arn")
                 run.stream_arn, run.stream = info.arn, stream_key(info.arn)
                 self.store.set_meta(campaign_id, stream_arn=info.arn, stream=run.stream)
+                if known and known != info.arn:
+                    # The stream was disabled and enabled again: what was written in between never
+                    # reached any stream, so only a scan of the table can count it.
+                    self.needs_rebuild(run, f"the table's stream changed ({known} -> {info.arn})")
             # Checkpoints first: a shard checkpointed before the listing began existed then, so if
             # the listing lacks it, it has left the stream (shards never come back).
             checkpoints = self.store.checkpoints(campaign_id, run.stream)
@@ -171,8 +193,10 @@ class Consumer:
             self.report(campaign_id, last_error=f"discover: {error_code(exc)}: {exc}")
             log.warning("discover %s failed: %s", run.config.slug, exc)
             return
-        if self.store.meta(campaign_id).get("status") in STREAM_PROBLEMS:
-            self.report(campaign_id, status="live", last_error="")
+        meta = self.store.meta(campaign_id)
+        if meta.get("status") in STREAM_PROBLEMS:
+            self.report(campaign_id, last_error="",
+                        status="live" if meta.get("gen", "0") != "0" else "recalculating")
         run.shards = {s.shard_id: s for s in shards}
         self.forget_vanished(run, checkpoints)
         ready = [s for s in shards if _ready(s, run.shards, checkpoints)]
@@ -317,38 +341,54 @@ class Consumer:
         self.report(run.config.id, last_error=f"{code}: {exc}")
 
     def apply(self, run: CampaignRun, state: ShardState, records: list[dict[str, Any]],
-              next_iterator: str | None) -> None:
+              next_iterator: str | None, *, again: bool = True) -> None:
         config = run.config
         shard_id = state.shard.shard_id
-        changes, rejects, last = self.translate(config, shard_id, records)
         closed = next_iterator is None
+        if run.gens is None:
+            self.maintain(run)
+        gens = run.gens
+        caught_up = len(records) < settings.INGEST_BATCH_LIMIT
         if not records and not closed:
             state.iterator = next_iterator
             state.due = self.clock() + settings.INGEST_IDLE_POLL_SECONDS
+            if gens.building:  # a rebuild waits for every shard to reach its tip
+                self.store.set_meta(config.id, **{f"tip:{shard_id}": time.time()})
             return
+        changes, rejects, last = self.translate(config, gens, shard_id, records)
         checkpoint_seq = END if closed else records[-1]["dynamodb"]["SequenceNumber"]
         stats: dict[str, Any] = {"status_at": time.time(), f"shard:{shard_id}": checkpoint_seq}
         if last is not None and last.created_at is not None:
             stats["last_record_at"] = last.created_at
         stats["last_applied_at"] = time.time()
+        if gens.building and caught_up:
+            stats[f"tip:{shard_id}"] = time.time()
         result = self.store.apply_batch(
             config.id,
             changes=changes,
+            gens=gens.active,
+            expect=gens.expect,
             rejects=rejects,
             checkpoint=(run.stream, shard_id, checkpoint_seq),
             lease=(shard_id, self.id, state.fence),
             stats=stats,
             records=len(records),
         )
+        if result.status == "gens_changed":
+            # A rebuild started or swapped meanwhile: compute the batch again for the generations
+            # that exist now (nothing was written, the checkpoint did not move).
+            self.maintain(run)
+            if again:
+                self.apply(run, state, records, next_iterator, again=False)
+            else:
+                state.due = self.clock()  # same iterator: the same records are read again
+            return
         if result.status == "lease_lost":
             log.warning("%s lost %s before writing; another consumer continues", self.id, shard_id)
             run.held.pop(shard_id, None)
             return
         if result.status == "no_meta":
-            log.error("campaign %s state is missing from Redis; starting it again", config.slug)
-            self.store.ensure_meta(config.id)
-            self.release_campaign(run)
-            run.discovered = -math.inf
+            self.maintain(run)  # Redis lost our state: start over, and rebuild
             return
         state.checkpoint = None if closed else checkpoint_seq
         state.iterator = next_iterator
@@ -361,8 +401,11 @@ class Consumer:
             self.release_shard(run, shard_id)
             run.discovered = -math.inf  # its children may be ready now
 
-    def translate(self, config: CampaignConfig, shard_id: str, records: list[dict[str, Any]]
+    def translate(self, config: CampaignConfig, gens: Generations, shard_id: str,
+                  records: list[dict[str, Any]]
                   ) -> tuple[list[ItemChange], list[dict[str, Any]], Change | None]:
+        """Decode a batch into item changes for every generation (each with its own metric
+        definitions), and the records set aside with their reason (judged by the live ones)."""
         changes: list[ItemChange] = []
         rejects: list[dict[str, Any]] = []
         last: Change | None = None
@@ -373,18 +416,110 @@ class Consumer:
                 rejects.append(reject_entry(record, shard_id, str(exc)))
                 continue
             last = change
-            try:
-                entries = item_contribution(config.specs, change.new_image)
-            except RecordError as exc:
-                # The item now contributes nothing (a recount would skip it too); say why.
-                rejects.append(reject_entry(record, shard_id, str(exc)))
-                entries = []
-            changes.append(ItemChange(change.item_key, change.sequence, {LIVE: entries}))
+            contributions = {}
+            for gen in gens.active:
+                try:
+                    contributions[gen] = item_contribution(gens.specs[gen], change.new_image)
+                except RecordError as exc:
+                    # The item now contributes nothing (a recount would skip it too); say why.
+                    contributions[gen] = []
+                    if gen == gens.active[-1]:  # newest definitions: report once per record
+                        rejects.append(reject_entry(record, shard_id, str(exc)))
+            if not gens.active:  # nothing to count into yet: judge it by the configured metrics
+                try:
+                    item_contribution(config.specs, change.new_image)
+                except RecordError as exc:
+                    rejects.append(reject_entry(record, shard_id, str(exc)))
+            changes.append(ItemChange(change.item_key, change.sequence, contributions))
         return changes, rejects, last
+
+    # --- generations: rebuilds, backfills and lost state --------------------------------------
+    def maintain(self, run: CampaignRun) -> None:
+        """Keep the campaign's generations right: notice lost state, start rebuilds, run the
+        backfill scan, and swap a finished generation in once the stream is caught up."""
+        run.maintained = self.clock()
+        config = run.config
+        meta = self.store.meta(config.id)
+        if "gen" not in meta:
+            self.state_lost(run)
+            meta = self.store.meta(config.id)
+        gens = Generations.from_meta(meta)
+        wanted = specs_json(config.specs)
+        reason = ""
+        if gens.needs_rebuild_for(wanted):
+            reason = ("metric definitions changed" if gens.live != "0"
+                      else meta.get("rebuild_reason") or "no aggregates yet")
+        elif meta.get("status") == "needs_rebuild" and (
+                not gens.building or float(meta.get("rebuild_requested_at", 0)) > building_started(meta)):
+            # Records were lost to the stream: a generation already being built missed them too.
+            reason = meta.get("rebuild_reason", "needs a rebuild")
+        if reason:
+            rebuild_start(store=self.store, config=config, reason=reason,
+                          replace=meta.get("status") == "needs_rebuild")
+            meta = self.store.meta(config.id)
+            gens = Generations.from_meta(meta)
+        run.gens = gens
+        if not gens.building:
+            return
+        done_at = scan_done_at(meta, gens.building)
+        if done_at is None:
+            self.ensure_scanner(run)
+        elif self.caught_up(run, meta, done_at):
+            self.swap(run, gens.building)
+
+    def state_lost(self, run: CampaignRun) -> None:
+        """The campaign's meta hash is gone: Redis restarted empty, was flushed or evicted it."""
+        config = run.config
+        if run.gens is not None:
+            log.error("campaign %s: its state is missing from Redis; rebuilding", config.slug)
+        self.store.ensure_meta(config.id)
+        self.store.set_meta(config.id, rebuild_reason="aggregates were lost from Redis"
+                            if run.gens is not None else "no aggregates yet")
+        for state in run.held.values():  # checkpoints are gone too: read each shard from its start
+            state.iterator, state.checkpoint = None, None
+        run.stream_arn, run.discovered = None, -math.inf
+        meta = self.store.meta(config.id)
+        publish(config.slug, "update", update_payload(config, 0, {}, epoch=meta.get("epoch", ""),
+                                                      status="recalculating"))
+
+    def ensure_scanner(self, run: CampaignRun) -> None:
+        if run.scanner is not None and run.scanner.is_alive():
+            return
+        if ScanLease(self.store, run.config.id, self.id).held_by_someone():
+            return  # another consumer (or `manage.py backfill`) is scanning
+
+        def scan() -> None:
+            try:
+                run_backfill(store=self.store, config=run.config, owner=self.id, stop=self.scan_stop)
+            except Exception:  # noqa: BLE001 - logged; the next maintain() starts another scan
+                log.exception("backfill of %s failed; it will resume", run.config.slug)
+
+        run.scanner = threading.Thread(target=scan, daemon=True, name=f"backfill-{run.config.slug}")
+        run.scanner.start()
+
+    def caught_up(self, run: CampaignRun, meta: dict[str, str], since: float) -> bool:
+        """Every readable shard has been read to its tip after the scan finished."""
+        if not run.shards:
+            return False
+        checkpoints = self.store.checkpoints(run.config.id, run.stream)
+        ready = [s for s in run.shards.values() if _ready(s, run.shards, checkpoints)]
+        return all(float(meta.get(f"tip:{s.shard_id}", 0)) >= since for s in ready)
+
+    def swap(self, run: CampaignRun, gen: str) -> None:
+        config = run.config
+        version = self.store.swap_generation(config.id, gen)
+        if version is None:
+            return  # another consumer swapped it, or a newer rebuild replaced it
+        log.warning("campaign %s: generation %s is live", config.slug, gen)
+        run.gens = Generations.from_meta(self.store.meta(config.id))
+        snapshot = self.store.snapshot(config.id, config.displays)
+        publish(config.slug, "update", update_payload(config, snapshot.version, snapshot.metrics,
+                                                      epoch=snapshot.epoch))
 
     def needs_rebuild(self, run: CampaignRun, reason: str) -> None:
         log.error("campaign %s needs a rebuild: %s", run.config.slug, reason)
-        self.report(run.config.id, status="needs_rebuild", rebuild_reason=reason)
+        self.report(run.config.id, status="needs_rebuild", rebuild_reason=reason,
+                    rebuild_requested_at=time.time())
 
     def report(self, campaign_id: int, **fields: Any) -> None:
         # ensure_meta first: a bare HSET would create a meta hash without its generation.

@@ -87,6 +87,7 @@ class Store:
         self.prefix = prefix or settings.REDIS_KEY_PREFIX
         self._apply = self.redis.register_script((LUA_DIR / "apply_batch.lua").read_text())
         self._lease = self.redis.register_script((LUA_DIR / "lease.lua").read_text())
+        self._generation = self.redis.register_script((LUA_DIR / "generation.lua").read_text())
 
     # --- keys ---------------------------------------------------------------------------------
     def base(self, campaign_id: int) -> str:
@@ -106,13 +107,28 @@ class Store:
 
     # --- campaign state -----------------------------------------------------------------------
     def ensure_meta(self, campaign_id: int) -> dict[str, str]:
-        """Create the campaign's state if it does not exist yet; returns the meta hash."""
-        key = self.meta_key(campaign_id)
-        # The epoch names this incarnation of the state: screens trust a snapshot from a new epoch
-        # even if its version is lower (Redis lost its data and the state was rebuilt).
-        if self.redis.hsetnx(key, "gen", "1"):
-            self.redis.hsetnx(key, "epoch", uuid.uuid4().hex[:12])
-        return self.redis.hgetall(key)
+        """The campaign's meta hash, created empty (nothing live, "recalculating") if missing.
+
+        A missing meta hash means a new campaign or a Redis that lost its data: either way the
+        aggregates must be (re)built from the table (ingest/rebuild.py).
+        """
+        self._generation(keys=[self.meta_key(campaign_id)],
+                         args=[self.base(campaign_id), "reset", new_epoch()])
+        return self.meta(campaign_id)
+
+    def start_generation(self, campaign_id: int, *, specs: str, plan: str, reason: str,
+                         replace: bool = False) -> str:
+        """Begin building a generation with these metric definitions (or keep the one that is,
+        unless replace)."""
+        return str(self._generation(keys=[self.meta_key(campaign_id)],
+                                    args=[self.base(campaign_id), "start", specs, plan, reason,
+                                          "1" if replace else ""]))
+
+    def swap_generation(self, campaign_id: int, gen: str) -> int | None:
+        """Make a built generation live; None if it is no longer the one being built."""
+        version = self._generation(keys=[self.meta_key(campaign_id)],
+                                   args=[self.base(campaign_id), "swap", gen, new_epoch()])
+        return None if version is None else int(version)
 
     def meta(self, campaign_id: int) -> dict[str, str]:
         return self.redis.hgetall(self.meta_key(campaign_id))
@@ -168,14 +184,16 @@ class Store:
     def snapshot(self, campaign_id: int, slugs: Iterable[str]) -> Snapshot:
         """Meta and values of the given metrics, read atomically in one round trip."""
         slugs = list(slugs)
-        gen = self.redis.hget(self.meta_key(campaign_id), "gen") or "1"
+        gen = self.redis.hget(self.meta_key(campaign_id), "gen") or "0"
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(self.meta_key(campaign_id))
         for slug in slugs:
             pipe.hgetall(self.metric_key(campaign_id, gen, slug))
         meta, *values = pipe.execute()
+        if meta.get("gen", "0") == "0":  # nothing live (being rebuilt): show no numbers, not zeros
+            return Snapshot(meta=meta, metrics={})
         # (A generation swap between the two reads is caught by comparing the generation read.)
-        if meta.get("gen", "1") != gen:
+        if meta.get("gen", "0") != gen:
             return self.snapshot(campaign_id, slugs)
         return Snapshot(meta=meta, metrics={s: MetricValues.from_hash(r) for s, r in zip(slugs, values, strict=False)})
 
@@ -225,6 +243,12 @@ class Store:
         key = self.consumers_key()
         self.redis.zremrangebyscore(key, "-inf", time.time())
         return self.redis.zrange(key, 0, -1)
+
+
+def new_epoch() -> str:
+    # The epoch names one incarnation of the live numbers: screens trust a snapshot from a new
+    # epoch even if its version is lower (the state was rebuilt after Redis lost it).
+    return uuid.uuid4().hex[:12]
 
 
 def _wire(contributions: dict[str, list[Entry]]) -> dict[str, list[list[str]]]:

@@ -50,3 +50,9 @@ def scan_all(table) -> list[dict]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def aggregates_settled(store, campaign_id: int) -> bool:
+    """A generation is live and none is being built (the first backfill or a rebuild is done)."""
+    meta = store.meta(campaign_id)
+    return meta.get("gen", "0") != "0" and not meta.get("building")

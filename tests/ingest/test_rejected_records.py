@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from ingest import streams
 from ingest.consumer import Consumer
-from tests.factories import make_campaign, make_table
+from tests.factories import aggregates_settled, make_campaign, make_table
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,8 @@ def ingested(moto, store, batches):
     for item in DONATIONS:
         table.put_item(Item=item)
     consumer = Consumer(store=store, consumer_id="rejects")
-    consume_until(consumer, lambda: batches and store.meta(campaign.pk).get("records"))
+    consume_until(consumer, lambda: batches and store.meta(campaign.pk).get("records")
+                  and aggregates_settled(store, campaign.pk))
     return campaign, table, consumer
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from ingest.metrics import MetricSpec, item_contribution, recount
 from ingest.records import RecordError, item_key_digest, sequence_key
+from ingest.rebuild import specs_json
 from ingest.store import ItemChange
 
 SPECS = (
@@ -21,6 +22,14 @@ SPECS = (
                      filter_path="platform", filter_value="Phone", decimal_places=2),
 )
 CAMPAIGN = 1
+
+
+def live_campaign(store) -> None:
+    """A campaign whose generation 1 (of SPECS) is live, as after its first rebuild."""
+    store.ensure_meta(CAMPAIGN)
+    gen = store.start_generation(CAMPAIGN, specs=specs_json(SPECS), plan='{"segments": 1}',
+                                 reason="test")
+    assert store.swap_generation(CAMPAIGN, gen) == 1
 
 
 def change_for(keys, seq, item) -> ItemChange:
@@ -55,7 +64,7 @@ def random_item(rng: random.Random) -> dict:
 
 def test_it_matches_a_recount_after_random_changes_replayed_and_duplicated(store):
     rng = random.Random(7)
-    store.ensure_meta(CAMPAIGN)
+    live_campaign(store)
     table: dict[str, dict] = {}
     log: list[ItemChange] = []
     for seq in range(1, 3000):
@@ -79,7 +88,7 @@ def test_it_matches_a_recount_after_random_changes_replayed_and_duplicated(store
 
 
 def test_it_ignores_a_record_older_than_the_stored_one(store):
-    store.ensure_meta(CAMPAIGN)
+    live_campaign(store)
     keys = {"id": "x"}
     store.apply_batch(CAMPAIGN, changes=[change_for(keys, 200, {"amount": Decimal(5), "platform": "Facebook"})])
     store.apply_batch(CAMPAIGN, changes=[change_for(keys, 100, {"amount": Decimal(7), "platform": "Web"})])
@@ -89,7 +98,7 @@ def test_it_ignores_a_record_older_than_the_stored_one(store):
 
 
 def test_it_orders_sequence_numbers_of_different_lengths_numerically(store):
-    store.ensure_meta(CAMPAIGN)
+    live_campaign(store)
     keys = {"id": "x"}
     newer, older = "1" + "0" * 21, "9" * 21  # "100…" (22 digits) is newer than "99…" (21 digits)
     store.apply_batch(CAMPAIGN, changes=[change_for(keys, newer, {"amount": Decimal(5)})])
@@ -98,7 +107,7 @@ def test_it_orders_sequence_numbers_of_different_lengths_numerically(store):
 
 
 def test_a_removal_stays_removed_when_an_older_insert_is_replayed(store):
-    store.ensure_meta(CAMPAIGN)
+    live_campaign(store)
     keys = {"id": "x"}
     insert = change_for(keys, 10, {"amount": Decimal(5), "email": "a@test.com"})
     store.apply_batch(CAMPAIGN, changes=[insert, change_for(keys, 11, None)])
@@ -108,7 +117,7 @@ def test_a_removal_stays_removed_when_an_older_insert_is_replayed(store):
 
 
 def test_it_writes_nothing_without_the_lease(store):
-    store.ensure_meta(CAMPAIGN)
+    live_campaign(store)
     fence = store.lease(CAMPAIGN, "shard-1", "take", "worker-a")
     stolen = store.lease(CAMPAIGN, "shard-1", "take", "worker-b", ttl_seconds=10)
     assert stolen is None  # still held by worker-a
@@ -125,7 +134,7 @@ def test_it_writes_nothing_without_the_lease(store):
 
 @pytest.mark.parametrize("amount", [Decimal("9999999999999.99"), Decimal("0.01")])
 def test_it_keeps_large_and_small_amounts_exact(store, amount):
-    store.ensure_meta(CAMPAIGN)
+    live_campaign(store)
     changes = [change_for({"id": i}, i + 1, {"amount": amount}) for i in range(3)]
     store.apply_batch(CAMPAIGN, changes=changes)
     assert aggregates(store)[0]["raised"] == int(amount * 100) * 3
