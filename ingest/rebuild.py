@@ -209,8 +209,9 @@ def scan_done_at(meta: dict[str, str], gen: str) -> float | None:
 class ScanLease:
     """At most one scanner per campaign; a killed scanner's lease lapses and another resumes."""
 
-    def __init__(self, store: Store, campaign_id: int, owner: str, ttl: float = 15.0):
-        self.redis, self.owner, self.ttl_ms = store.redis, owner, int(ttl * 1000)
+    def __init__(self, store: Store, campaign_id: int, owner: str, ttl: float | None = None):
+        self.redis, self.owner = store.redis, owner
+        self.ttl_ms = int((ttl or settings.INGEST_LEASE_SECONDS) * 1000)
         self.key = f"{store.base(campaign_id)}:scanlease"
 
     def take(self) -> bool:

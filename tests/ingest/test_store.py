@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from ingest.metrics import MetricSpec, item_contribution, recount
-from ingest.records import RecordError, item_key_digest, sequence_key
 from ingest.rebuild import specs_json
+from ingest.records import RecordError, item_key_digest, sequence_key
 from ingest.store import ItemChange
 
 SPECS = (
