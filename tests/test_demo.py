@@ -97,7 +97,10 @@ def processes_in_groups(pgids: set[int]) -> list[str]:
 def raised_total(snapshot_url: str) -> Decimal:
     response = requests.get(snapshot_url, timeout=5)
     response.raise_for_status()
-    return Decimal(response.json()["metrics"]["raised"]["total"])
+    metrics = response.json()["metrics"]
+    if "raised" not in metrics:  # still recalculating (the first backfill): no number shown yet
+        return Decimal(0)
+    return Decimal(metrics["raised"]["total"])
 
 
 def wait_until(condition, timeout: float, what: str):
