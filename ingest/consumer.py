@@ -475,8 +475,9 @@ class Consumer:
         self.store.ensure_meta(config.id)
         self.store.set_meta(config.id, rebuild_reason="aggregates were lost from Redis"
                             if run.gens is not None else "no aggregates yet")
-        for state in run.held.values():  # checkpoints are gone too: read each shard from its start
-            state.iterator, state.checkpoint = None, None
+        # Leases and checkpoints went with it: forget the shards (no lease to release) and take
+        # them again, reading each from its start.
+        run.held.clear()
         run.stream_arn, run.discovered = None, -math.inf
         meta = self.store.meta(config.id)
         publish(config.slug, "update", update_payload(config, 0, {}, epoch=meta.get("epoch", ""),

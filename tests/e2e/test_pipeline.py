@@ -7,68 +7,10 @@ from decimal import Decimal
 import pytest
 import requests
 
-from ingest.metrics import MetricSpec, recount
-from tests.embedded import EmbeddedRedis
-from tests.factories import make_table, scan_all
-from tests.processes import (
-    SSEClient,
-    migrate,
-    process_env,
-    seed_campaign,
-    start_web,
-    start_worker,
-    wait_until,
-)
+from tests.e2e.expect import expected_payload, shown
+from tests.processes import SSEClient, wait_until
 
 pytestmark = pytest.mark.e2e
-
-SPECS = (  # what tests.factories.make_campaign configures
-    MetricSpec.build(slug="raised", aggregation="sum", value_path="amount", group_path="platform",
-                     decimal_places=2),
-    MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-    MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
-)
-
-
-def as_text(values: dict[str, int], places: int) -> dict[str, str]:
-    return {name: f"{Decimal(v).scaleb(-places):.{places}f}" for name, v in values.items()}
-
-
-def expected_payload(table) -> dict:
-    """The snapshot's metrics as a recount of the table would show them."""
-    counted = recount(SPECS, scan_all(table))
-    out = {}
-    for spec in SPECS:
-        places = spec.decimal_places
-        out[spec.slug] = {
-            "total": as_text({"t": counted.totals[spec.slug]}, places)["t"],
-            "groups": as_text(counted.groups[spec.slug], places),
-        }
-    return out
-
-
-def shown(metrics: dict) -> dict:
-    return {slug: {"total": m["total"], "groups": {g["name"] if g["name"] != "Other" else "": g["value"]
-                                                   for g in m["groups"]}}
-            for slug, m in metrics.items()}
-
-
-@pytest.fixture
-def stack(moto, request):
-    workers = getattr(request, "param", 1)
-    table = make_table(moto.url)
-    redis_server = EmbeddedRedis().start()  # its own server: nothing of an earlier test can leak in
-    request.addfinalizer(redis_server.close)
-    env = process_env(INGEST_CONSUMERS=str(workers), REDIS_URL=redis_server.url)
-    migrate(env)
-    seed_campaign(env, endpoint_url=moto.url)
-    children = [start_worker(env, f"worker{i}", beat=(i == 0)) for i in range(workers)]
-    web, base_url = start_web(env)
-    children.append(web)
-    yield table, base_url, children
-    for child in children:
-        child.stop()
-        print(f"----- {child.name} -----\n{child.output()[-6000:]}")  # shown when a test fails
 
 
 @pytest.mark.parametrize("stack", [1, 2], indirect=True, ids=["one-worker", "two-workers"])
