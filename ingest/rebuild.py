@@ -233,6 +233,10 @@ class ScanLease:
     def held_by_someone(self) -> bool:
         return bool(self.redis.exists(self.key))
 
+    def held_by_another(self) -> bool:
+        holder = self.redis.get(self.key)
+        return holder is not None and holder != self.owner
+
 
 def run_backfill(*, store: Store, config: CampaignConfig, owner: str, stop: threading.Event,
                  on_page: Callable[[SegmentProgress], None] | None = None) -> bool:
@@ -277,7 +281,7 @@ def run_backfill(*, store: Store, config: CampaignConfig, owner: str, stop: thre
             thread.start()
         while any(t.is_alive() for t in threads):
             for thread in threads:
-                thread.join(timeout=2.0)
+                thread.join(timeout=lease.ttl_ms / 3000 / len(threads))
             if not lease.renew():
                 stop.set()  # someone else took over (we were too slow): stop writing
         if failure:

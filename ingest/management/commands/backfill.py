@@ -95,7 +95,8 @@ class Command(BaseCommand):
         first_items = first.items if first else 0
         if first_items:
             self.stdout.write(f"Resuming: {first_items:,} items were scanned before.")
-        if ScanLease(store, config.id, owner).held_by_someone():
+        time.sleep(0.2)  # let the worker try for the lease first
+        if ScanLease(store, config.id, owner).held_by_another():
             self.stdout.write("Another scanner holds this campaign; following its progress.")
         tty = sys.stdout.isatty()
         last_print = 0.0
@@ -122,6 +123,8 @@ class Command(BaseCommand):
             raise CommandError(f"backfill failed: {outcome['error']} (run again to resume)")
         if "replaced" in outcome:
             raise CommandError(f"generation {gen} was replaced by a newer rebuild")
+        if "done" not in outcome:
+            raise CommandError("the scan stopped before the end (run the command again to resume)")
         self.stdout.write(f"Scan complete in {time.monotonic() - started:.1f}s.")
 
     def await_swap(self, store: Store, config, gen: str, wait: float) -> None:
