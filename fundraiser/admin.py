@@ -7,10 +7,12 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import RecordError, decode_image
 from ingest.store import Store
 
 from .models import Campaign, Goal, Metric
+from .selectors import campaign_config
 
 
 class MetricInline(admin.TabularInline):
@@ -42,15 +44,44 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MetricInline]
     readonly_fields = ("ingestion_status", "records_read", "rejected_records", "last_record",
-                       "last_error", "recent_rejects", "live_page")
+                       "last_error", "rebuild_progress", "recent_rejects", "live_page")
+    actions = ["rebuild_aggregates"]
     fieldsets = [
         (None, {"fields": ("name", "slug", "currency", "goal_amount", "headline_goal",
                            "starts_at", "ends_at", "is_active")}),
         ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
         ("Ingestion health", {"fields": ("ingestion_status", "records_read", "rejected_records",
-                                         "last_record", "last_error", "recent_rejects",
-                                         "live_page")}),
+                                         "last_record", "last_error", "rebuild_progress",
+                                         "recent_rejects", "live_page")}),
     ]
+
+    @admin.action(description="Rebuild aggregates from the table (screens keep their numbers meanwhile)")
+    def rebuild_aggregates(self, request, queryset) -> None:
+        store = Store()
+        for campaign in queryset.prefetch_related("metrics"):
+            store.ensure_meta(campaign.pk)
+            gen = rebuild_start(store=store, config=campaign_config(campaign), replace=True,
+                                reason=f"requested by {request.user.get_username()} in the admin")
+            self.message_user(request, f"{campaign}: rebuilding into generation {gen}. The screens "
+                                       "show the current numbers until the new ones are complete.")
+
+    @admin.display(description="Backfill / rebuild")
+    def rebuild_progress(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        meta = self._meta(obj)
+        progress = build_progress(Store(), obj.pk)
+        if progress is None:
+            if meta.get("rebuilt_at"):
+                return f"last rebuilt {_when(meta['rebuilt_at'])}: {meta.get('last_rebuild_reason', '')}"
+            return "none yet"
+        total = max(progress.estimate, progress.items)
+        percent = f" ({100 * progress.items / total:.1f}%)" if total else ""
+        state = "scan done, catching up with the stream" if progress.done else "scanning"
+        return (f"generation {progress.gen}, {state}: {progress.items:,} of about {total:,} items"
+                f"{percent}, {sum(s.done for s in progress.segments)}/{len(progress.segments)} "
+                f"segments done, started {_when(progress.started_at)}. "
+                f"Reason: {meta.get('rebuild_reason', '—')}")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "headline_goal":
