@@ -8,12 +8,14 @@ so a crash at any point replays at most the batch in flight, and a replay change
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,7 @@ from .streams import TRANSIENT_CODES, Shard, StreamReader, error_code
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+RATE_WINDOW_SECONDS = 10.0  # records/s is averaged over this
 MAINTAIN_SECONDS = 1.0  # how often each campaign's state is checked (lost data, rebuilds, swaps)
 STREAM_PROBLEMS = ("no_stream", "bad_stream")  # statuses a later successful discovery clears
 
@@ -58,6 +61,18 @@ class ShardState:
     due: float = 0.0
     failures: int = 0
     renewed: float = 0.0
+    last_created: float | None = None  # ApproximateCreationDateTime of the last applied record
+    reported: float = 0.0  # when its health was last written
+    reads: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, records) per batch
+
+    def health(self, *, behind: bool, records: int) -> str:
+        """What /healthz and the admin show for this shard, as JSON: position, lag and rate."""
+        now = time.time()
+        self.reads.append((now, records))
+        window = [(t, n) for t, n in self.reads if now - t <= RATE_WINDOW_SECONDS]
+        self.reported = now
+        return json.dumps({"seq": self.checkpoint, "created": self.last_created, "read_at": now,
+                           "behind": behind, "rps": round(sum(n for _, n in window) / RATE_WINDOW_SECONDS, 1)})
 
 
 @dataclass
@@ -352,12 +367,25 @@ class Consumer:
         if not records and not closed:
             state.iterator = next_iterator
             state.due = self.clock() + settings.INGEST_IDLE_POLL_SECONDS
+            idle: dict[str, Any] = {}
             if gens.building:  # a rebuild waits for every shard to reach its tip
-                self.store.set_meta(config.id, **{f"tip:{shard_id}": time.time()})
+                idle[f"tip:{shard_id}"] = time.time()
+            if time.time() - state.reported >= 1.0:
+                idle[f"shard:{shard_id}"] = state.health(behind=False, records=0)
+            if idle:
+                self.store.set_meta(config.id, **idle)
             return
         changes, rejects, last = self.translate(config, gens, shard_id, records)
         checkpoint_seq = END if closed else records[-1]["dynamodb"]["SequenceNumber"]
-        stats: dict[str, Any] = {"status_at": time.time(), f"shard:{shard_id}": checkpoint_seq}
+        if last is not None and last.created_at is not None:
+            state.last_created = last.created_at
+        previous = state.checkpoint
+        state.checkpoint = checkpoint_seq
+        stats: dict[str, Any] = {
+            "status_at": time.time(),
+            f"shard:{shard_id}": state.health(behind=not caught_up, records=len(records)),
+        }
+        state.checkpoint = previous  # moved for real only once the batch is written
         if last is not None and last.created_at is not None:
             stats["last_record_at"] = last.created_at
         stats["last_applied_at"] = time.time()

@@ -205,6 +205,8 @@ class Store:
         shard_ids = list(shard_ids)
         if shard_ids:
             self.redis.hdel(self.checkpoint_key(campaign_id, stream), *shard_ids)
+            self.redis.hdel(self.meta_key(campaign_id), *(f"{kind}:{shard_id}" for shard_id in shard_ids
+                                                          for kind in ("shard", "tip")))
 
     def lease(self, campaign_id: int, shard_id: str, action: str, owner: str, fence: int | None = None,
               ttl_seconds: float | None = None) -> int | None:
