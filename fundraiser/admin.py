@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from ingest.health import campaign_health
 from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import RecordError, decode_image
 from ingest.store import Store
@@ -44,7 +45,7 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MetricInline]
     readonly_fields = ("ingestion_status", "records_read", "rejected_records", "last_record",
-                       "last_error", "rebuild_progress", "recent_rejects", "live_page")
+                       "last_error", "rebuild_progress", "shards", "recent_rejects", "live_page")
     actions = ["rebuild_aggregates"]
     fieldsets = [
         (None, {"fields": ("name", "slug", "currency", "goal_amount", "headline_goal",
@@ -52,7 +53,7 @@ class CampaignAdmin(admin.ModelAdmin):
         ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
         ("Ingestion health", {"fields": ("ingestion_status", "records_read", "rejected_records",
                                          "last_record", "last_error", "rebuild_progress",
-                                         "recent_rejects", "live_page")}),
+                                         "shards", "recent_rejects", "live_page")}),
     ]
 
     @admin.action(description="Rebuild aggregates from the table (screens keep their numbers meanwhile)")
@@ -64,6 +65,24 @@ class CampaignAdmin(admin.ModelAdmin):
                                 reason=f"requested by {request.user.get_username()} in the admin")
             self.message_user(request, f"{campaign}: rebuilding into generation {gen}. The screens "
                                        "show the current numbers until the new ones are complete.")
+
+    @admin.display(description="Shards")
+    def shards(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        health = campaign_health(Store(), obj.pk)
+        if not health["shards"]:
+            return "none read yet"
+        rows = format_html_join(
+            "", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((shard_id, "finished" if s["finished"] else "reading", s["last_sequence_number"],
+              f"{s['lag_seconds']:.1f} s", s["records_per_second"])
+             for shard_id, s in sorted(health["shards"].items())),
+        )
+        problems = "; ".join(health["problems"]) or "healthy"
+        return format_html(
+            "<p>{}</p><table><thead><tr><th>Shard</th><th>State</th><th>Last sequence number</th>"
+            "<th>Lag</th><th>Records/s</th></tr></thead><tbody>{}</tbody></table>", problems, rows)
 
     @admin.display(description="Backfill / rebuild")
     def rebuild_progress(self, obj: Campaign) -> str:

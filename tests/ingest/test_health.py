@@ -7,6 +7,7 @@ import time
 import pytest
 
 from ingest.consumer import Consumer
+from ingest.health import campaign_health
 from tests.factories import aggregates_settled, make_campaign, make_table
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +63,17 @@ def test_healthz_fails_when_a_campaign_needs_a_rebuild_or_no_consumer_runs(store
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["problems"] == ["no stream consumer is running"]
+
+
+def test_the_admin_lists_each_shard_with_its_lag(moto, store, client, django_user_model):
+    table = make_table(moto.url)
+    campaign = make_campaign(endpoint_url=moto.url)
+    table.put_item(Item={"id": "1", "platform": "Web", "amount": 5, "email": "a@x.org"})
+    consumer = Consumer(store=store, consumer_id="c1")
+    step_until(consumer, lambda: aggregates_settled(store, campaign.pk)
+               and int(store.meta(campaign.pk).get("records", 0)) >= 1)
+    client.force_login(django_user_model.objects.create_superuser("o", "o@x.org", "pw-long-enough-1"))
+    page = client.get(f"/admin/fundraiser/campaign/{campaign.pk}/change/").content.decode()
+    (shard_id,) = campaign_health(store, campaign.pk)["shards"]
+    assert f"<code>{shard_id}</code>" in page
+    assert "healthy" in page and "Records/s" in page
