@@ -9,14 +9,16 @@ import boto3
 from fundraiser.models import Campaign, Goal, Metric
 
 
-def make_table(endpoint_url: str, name: str = "Donations", view_type: str = "NEW_AND_OLD_IMAGES"):
+def make_table(endpoint_url: str, name: str = "Donations", view_type: str | None = "NEW_AND_OLD_IMAGES"):
+    """The donations table; view_type None makes one without a stream."""
     dynamodb = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=endpoint_url)
+    stream = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": view_type}} if view_type else {}
     table = dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type},
+        **stream,
     )
     table.wait_until_exists()
     return table

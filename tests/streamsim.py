@@ -765,3 +765,19 @@ def _decode_iterator(raw: Any) -> dict[str, Any]:
         return token
     except (AttributeError, ValueError, TypeError):
         raise SimError("ValidationException", "Invalid ShardIterator") from None
+
+
+def stream_caught_up(store, campaign_id: int, sim: StreamSim) -> bool:
+    """Every record in the simulated stream is behind a checkpoint (closed shards: END)."""
+    from ingest.consumer import stream_key
+    from ingest.store import END
+
+    checkpoints = store.checkpoints(campaign_id, stream_key(sim.stream_arn))
+    for shard_id in sim.shard_ids():
+        shard = sim.shard(shard_id)
+        if not shard.is_open:
+            if checkpoints.get(shard_id) != END:
+                return False
+        elif shard.records and checkpoints.get(shard_id) != str(shard.records[-1][0]):
+            return False
+    return True

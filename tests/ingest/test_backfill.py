@@ -7,7 +7,6 @@ import threading
 import time
 from decimal import Decimal
 
-import boto3
 import pytest
 
 from fundraiser.models import Metric
@@ -15,7 +14,7 @@ from fundraiser.selectors import campaign_config
 from ingest import tables
 from ingest.consumer import Consumer
 from ingest.metrics import recount
-from tests.factories import aggregates_settled, make_campaign, scan_all
+from tests.factories import aggregates_settled, make_campaign, make_table, scan_all
 
 pytestmark = pytest.mark.django_db
 
@@ -25,15 +24,7 @@ CHANNELS = ["online", "offline"]
 
 def table_without_stream(endpoint_url: str, name: str = "Donations"):
     """A table filled before anyone watched it: its items are in no stream, only a Scan sees them."""
-    dynamodb = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=endpoint_url)
-    table = dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    table.wait_until_exists()
-    return table
+    return make_table(endpoint_url, name, view_type=None)
 
 
 def enable_stream(table) -> None:

@@ -15,11 +15,11 @@ from fundraiser.selectors import campaign_config
 from ingest.consumer import stream_key
 from ingest.metrics import recount
 from ingest.records import decode_image
-from ingest.store import END, Store
+from ingest.store import Store
 from tests.embedded import EmbeddedRedis
-from tests.factories import make_campaign
+from tests.factories import aggregates_settled, make_campaign
 from tests.processes import PYTHON, Child, migrate, process_env, seed_campaign
-from tests.streamsim import Donations, StreamSim, StreamSimServer, shard_of_iterator
+from tests.streamsim import Donations, StreamSim, StreamSimServer, shard_of_iterator, stream_caught_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
@@ -76,15 +76,7 @@ class Workers:
 
 
 def caught_up(store: Store, campaign_id: int, sim: StreamSim) -> bool:
-    checkpoints = store.checkpoints(campaign_id, stream_key(sim.stream_arn))
-    for shard_id in sim.shard_ids():
-        shard = sim.shard(shard_id)
-        if not shard.is_open:
-            if checkpoints.get(shard_id) != END:
-                return False
-        elif shard.records and checkpoints.get(shard_id) != str(shard.records[-1][0]):
-            return False
-    return True
+    return aggregates_settled(store, campaign_id) and stream_caught_up(store, campaign_id, sim)
 
 
 def write_stream(sim: StreamSim, done: threading.Event, counts: dict[str, int]) -> None:

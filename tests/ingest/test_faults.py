@@ -18,7 +18,7 @@ from ingest.metrics import recount
 from ingest.records import decode_image
 from ingest.store import END, Store
 from tests.factories import aggregates_settled, make_campaign
-from tests.streamsim import Donations, StreamSim, shard_of_iterator
+from tests.streamsim import Donations, StreamSim, shard_of_iterator, stream_caught_up
 
 pytestmark = pytest.mark.django_db
 
@@ -87,17 +87,7 @@ def assert_matches_recount(store, campaign, sim: StreamSim) -> None:
 def caught_up(store, campaign, sim: StreamSim) -> bool:
     """Every record in the stream is behind a checkpoint (closed shards: END), and the aggregates
     are settled: a generation is live and none is being built."""
-    if not aggregates_settled(store, campaign.pk):
-        return False
-    checkpoints = store.checkpoints(campaign.pk, stream_key(sim.stream_arn))
-    for shard_id in sim.shard_ids():
-        shard = sim.shard(shard_id)
-        if not shard.is_open:
-            if checkpoints.get(shard_id) != END:
-                return False
-        elif shard.records and checkpoints.get(shard_id) != str(shard.records[-1][0]):
-            return False
-    return True
+    return aggregates_settled(store, campaign.pk) and stream_caught_up(store, campaign.pk, sim)
 
 
 def rebuilt(store, campaign, sim: StreamSim) -> bool:
