@@ -14,7 +14,9 @@ from fundraiser.selectors import campaign_config
 from ingest import tables
 from ingest.consumer import Consumer
 from ingest.metrics import recount
+from ingest.records import decode_image
 from tests.factories import aggregates_settled, make_campaign, make_table, scan_all
+from tests.streamsim import Donations, StreamSim, stream_caught_up
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +183,21 @@ def test_changing_a_metrics_group_by_keeps_the_old_numbers_until_the_swap(moto, 
     assert all(set(groups) <= set(CHANNELS) for groups, _ in new)
     assert min(total for _, total in new) >= old[-1][1]
     assert numbers(store, campaign) == recounted(campaign, table)
+
+
+def test_a_throttled_scan_backs_off_and_every_segment_still_counts_exactly(store, monkeypatch, settings):
+    settings.INGEST_SCAN_PAGE = 40
+    settings.INGEST_SCAN_SEGMENTS = 3
+    sim = StreamSim(shards=2, seed=31)
+    sim.install(monkeypatch)
+    Donations(sim, seed=31, keys=300).write(600)
+    # botocore retries twice on its own; six in a row make our backoff retry the segment too
+    sim.inject("Scan", "ProvisionedThroughputExceededException", times=6)
+    campaign = make_campaign(endpoint_url=sim.endpoint_url, table_name=sim.table_name)
+    consumer = Consumer(store=store, consumer_id="c1")
+    step_until(consumer, lambda: aggregates_settled(store, campaign.pk)
+               and stream_caught_up(store, campaign.pk, sim), timeout=60)
+
+    assert sim.calls["Scan"] >= 6 + 3  # the throttled calls, then every segment's pages
+    truth = recount(campaign_config(campaign).specs, [decode_image(i) for i in sim.images()])
+    assert numbers(store, campaign) == (truth.totals, truth.groups)
