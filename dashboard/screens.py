@@ -78,7 +78,8 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
 
     goal = snapshot.get("goal")
     headline = None
-    if layout.headline:
+    # While aggregates are being rebuilt the snapshot carries no metrics: show none (never zeros).
+    if layout.headline in metrics:
         metric = metrics[layout.headline]
         headline = {
             "slug": layout.headline,
@@ -87,7 +88,7 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
             "currency": unit(layout.headline),
         }
     breakdown = None
-    if layout.breakdown:
+    if layout.breakdown in metrics:
         metric = metrics[layout.breakdown]
         rows, more = bar_rows(metric["groups"])
         breakdown = {
@@ -115,7 +116,9 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
                 "currency": unit(slug),
             }
             for slug in layout.stats
+            if slug in metrics
         ],
         "breakdown": breakdown,
         "max_bars": MAX_BARS,
+        "recalculating": snapshot.get("status") == "recalculating",
     }

@@ -22,7 +22,7 @@ def config_snapshot(config: CampaignConfig) -> dict:
         snapshot.version,
         snapshot.metrics,
         epoch=snapshot.epoch,
-        status=snapshot.meta.get("status", "live"),
+        status=snapshot.status,
     )
 
 

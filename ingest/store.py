@@ -73,6 +73,13 @@ class Snapshot:
     def epoch(self) -> str:
         return self.meta.get("epoch", "")
 
+    @property
+    def status(self) -> str:
+        """"recalculating" whenever no generation is live: there are no numbers to show."""
+        if self.meta.get("gen", "0") == "0":
+            return "recalculating"
+        return self.meta.get("status", "live")
+
 
 @dataclass(frozen=True)
 class ItemChange:

@@ -58,3 +58,15 @@ def aggregates_settled(store, campaign_id: int) -> bool:
     """A generation is live and none is being built (the first backfill or a rebuild is done)."""
     meta = store.meta(campaign_id)
     return meta.get("gen", "0") != "0" and not meta.get("building")
+
+
+def make_live(store, campaign_id: int, specs) -> str:
+    """Give a campaign a live generation of these metric definitions, as its first backfill would
+    (for tests that write aggregates directly rather than through a consumer)."""
+    from ingest.rebuild import specs_json
+
+    store.ensure_meta(campaign_id)
+    gen = store.start_generation(campaign_id, specs=specs_json(tuple(specs)), plan='{"segments": 1}',
+                                 reason="test set-up")
+    assert store.swap_generation(campaign_id, gen) is not None
+    return gen

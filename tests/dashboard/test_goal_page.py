@@ -15,7 +15,7 @@ from fundraiser.selectors import campaign_config
 from ingest.metrics import item_contribution
 from ingest.records import item_key_digest, sequence_key
 from ingest.store import LIVE, ItemChange
-from tests.factories import make_campaign
+from tests.factories import make_campaign, make_live
 
 DONATIONS = [
     {"id": "1", "email": "a@test.com", "platform": "Facebook", "amount": 10},
@@ -33,7 +33,7 @@ def shown(html: str, marker: str) -> tuple[str, str]:
 
 def seed(store, campaign, items) -> None:
     config = campaign_config(campaign)
-    store.ensure_meta(campaign.pk)
+    make_live(store, campaign.pk, config.specs)
     changes = [
         ItemChange(
             item_key_digest({"id": item["id"]}),
@@ -89,8 +89,15 @@ class TestSnapshotAndFirstPaint:
         snapshot = html.split('<script id="snapshot" type="application/json">')[1].split("</script>")[0]
         assert json.loads(snapshot)["metrics"]["raised"]["total"] == "1035.50"
 
+    def test_a_campaign_not_counted_yet_says_recalculating_and_shows_no_number(self, client, store):
+        make_campaign()  # no backfill has run: there are no aggregates at all
+        html = client.get("/c/gala/").content.decode()
+        assert 'id="recalculating"' in html
+        assert 'id="raised"' not in html and "$0.00" not in html
+        assert client.get("/c/gala/snapshot.json").json()["status"] == "recalculating"
+
     def test_a_campaign_without_data_shows_zero_and_waits_for_the_first_gift(self, client, store):
-        make_campaign()
+        seed(store, make_campaign(), [])
         html = client.get("/c/gala/").content.decode()
         assert shown(html, 'id="raised"') == ("0.00", "$0.00")
         assert 'id="bars-empty">' in html  # shown, not hidden

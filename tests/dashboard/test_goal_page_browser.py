@@ -38,7 +38,8 @@ DONATIONS = [
 
 
 def raised_minor(store, config) -> int:
-    return store.snapshot(config.id, ["raised"]).metrics["raised"].total
+    metrics = store.snapshot(config.id, ["raised"]).metrics
+    return metrics["raised"].total if "raised" in metrics else 0  # 0 until the first backfill
 
 
 def donate(table, consumer, store, config, *items) -> None:
