@@ -106,18 +106,13 @@ def minor_units(spec: MetricSpec, item: dict[str, Any]) -> int:
 def exact_minor_units(number: Decimal, places: int) -> int | None:
     """number * 10**places as an int, or None if that is not a whole number. Never rounds.
 
-    Integer arithmetic on the digits, not Decimal.scaleb(): that rounds to the context's 28 digits,
-    which would turn 10.000000000000000000000000000000000001 (38 digits) into a clean 10.00.
+    Integer arithmetic on the exact fraction, not Decimal.scaleb(): that rounds to the context's 28
+    digits, which would turn 10.000000000000000000000000000000000001 (38 digits) into a clean 10.00.
     """
-    sign, digits, exponent = number.as_tuple()
-    coefficient = int("".join(map(str, digits)))
-    shift = exponent + places
-    if shift >= 0:  # exponents are bounded (parse_number), so this int stays small
-        return (-1 if sign else 1) * coefficient * 10**shift
-    whole, rest = divmod(coefficient, 10**-shift)
-    if rest:
-        return None
-    return -whole if sign else whole
+    numerator, denominator = number.as_integer_ratio()  # exact, in lowest terms
+    # exponents are bounded (parse_number), so these ints stay small
+    whole, rest = divmod(numerator * 10**places, denominator)
+    return None if rest else whole
 
 
 def group_of(spec: MetricSpec, item: dict[str, Any]) -> str:

@@ -20,6 +20,9 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 # A number as DynamoDB writes one (exponents there stay within -130..125). Decimal() alone would
 # also take "1_000", "NaN", "Infinity", non-ASCII digits and exponents it cannot represent.
 NUMBER_SYNTAX = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", re.ASCII)
+DIGITS = re.compile(r"\d+", re.ASCII)
+# json.dumps builds a new encoder per call when given separators; one shared encoder, same text.
+_KEY_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class RecordError(ValueError):
@@ -42,7 +45,7 @@ class Change:
 
 def sequence_key(sequence_number: str) -> str:
     """Zero-pad a sequence number so that comparing strings compares the numbers."""
-    if not isinstance(sequence_number, str) or not re.fullmatch(r"\d+", sequence_number, re.ASCII):
+    if not isinstance(sequence_number, str) or not DIGITS.fullmatch(sequence_number):
         raise RecordError(f"sequence number {sequence_number!r} is not a string of digits")
     if len(sequence_number) > SEQUENCE_WIDTH:
         raise RecordError(f"sequence number {sequence_number} has more than {SEQUENCE_WIDTH} digits")
@@ -114,9 +117,7 @@ def _as_bytes(raw: Any) -> bytes:
 
 def item_key_digest(keys: dict[str, Any]) -> str:
     """A short stable digest of the primary key: no donor PII is kept in Redis field names."""
-    canonical = json.dumps(
-        {name: _canonical(value) for name, value in sorted(keys.items())}, separators=(",", ":")
-    )
+    canonical = _KEY_JSON.encode({name: _canonical(value) for name, value in sorted(keys.items())})
     return hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
 
 
