@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import secrets
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -12,6 +16,10 @@ PATH_VALIDATOR = RegexValidator(
     r"^[^.\s]+(\.[^.\s]+)*$",
     "A dotted attribute path such as amount or payment.amount.",
 )
+# Colours go into the screens' style sheet: only #rrggbb, so nothing else can be injected there.
+COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f.")
+# Attribute names that hold contact details: never shown on a screen, whatever is configured.
+CONTACT_WORDS = ("email", "mail", "phone", "mobile", "tel", "address", "postcode", "zip")
 
 
 class Campaign(models.Model):
@@ -30,6 +38,35 @@ class Campaign(models.Model):
     headline_goal = models.ForeignKey(
         "Goal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # --- how the display screens look and what they show ---
+    accent_color = models.CharField(
+        max_length=7, default="#3ee08f", validators=[COLOR_VALIDATOR],
+        help_text="Progress, percent and highlights on the screens (#rrggbb).",
+    )
+    bar_color = models.CharField(
+        max_length=7, default="#5aa9ff", validators=[COLOR_VALIDATOR], help_text="Bars per group (#rrggbb)."
+    )
+    background_color = models.CharField(
+        max_length=7, default="#060a16", validators=[COLOR_VALIDATOR],
+        help_text="Screen background (#rrggbb). Dark reads best on projectors; text colour follows.",
+    )
+    logo_url = models.URLField(blank=True, help_text="Logo shown in the screens' header (PNG or SVG).")
+    donation_url = models.URLField(blank=True, help_text="Where to give: shown on the screens as a QR code.")
+    donor_name_path = models.CharField(
+        max_length=255, blank=True, default="name", validators=[PATH_VALIDATOR],
+        help_text="Attribute holding the name a donor chose to display in the recent gifts ticker. "
+                  "Empty: every gift shows as Anonymous.",
+    )
+    anonymous_path = models.CharField(
+        max_length=255, blank=True, validators=[PATH_VALIDATOR],
+        help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
+    )
+    leaderboard_metric = models.ForeignKey(
+        "Metric", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Metric whose groups (teams, fundraisers) leaderboard screens rank. "
+                  "Default: the headline metric, if it has a group-by.",
+    )
+    leaderboard_title = models.CharField(max_length=100, blank=True, default="Top teams")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,6 +81,23 @@ class Campaign(models.Model):
             raise ValidationError({"ends_at": "The campaign must end after it starts."})
         if self.headline_goal_id and self.headline_goal.metric.campaign_id != self.pk:
             raise ValidationError({"headline_goal": "Choose a goal of this campaign."})
+        if self.leaderboard_metric_id:
+            metric = self.leaderboard_metric
+            if metric.campaign_id != self.pk:
+                raise ValidationError({"leaderboard_metric": "Choose a metric of this campaign."})
+            if not metric.group_by_path:
+                raise ValidationError({"leaderboard_metric": "Choose a metric with a group-by (teams…)."})
+        for field in ("donor_name_path", "anonymous_path"):
+            if is_contact_path(getattr(self, field)):
+                raise ValidationError({field: "This attribute looks like contact details: screens never "
+                                              "show those."})
+
+
+def is_contact_path(path: str) -> bool:
+    """donorEmail, contact.phone_number, e-mail... are contact details; display_name is not."""
+    last = path.rsplit(".", 1)[-1]
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", last)
+    return any(word.lower() in CONTACT_WORDS for word in words)
 
 
 class Metric(models.Model):
@@ -109,3 +163,83 @@ class Goal(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"{self.metric} ≥ {self.target.normalize()}"
+
+
+class Milestone(models.Model):
+    """A stretch goal or a step towards the goal, on the headline goal's metric: screens celebrate it."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="milestones")
+    amount = models.DecimalField(
+        max_digits=18, decimal_places=6, validators=[MinValueValidator(Decimal("0.000001"))],
+        help_text="In the headline goal's unit (e.g. 25000 for $25,000).",
+    )
+    label = models.CharField(max_length=100, help_text="e.g. Halfway there, Stretch goal: a new van.")
+
+    class Meta:
+        ordering = ["campaign", "amount"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "amount"], name="unique_milestone_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.amount.normalize():f})"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Screen(models.Model):
+    """A TV or projector: its layout and the secret token in its kiosk URL (/s/<token>/).
+
+    Only a digest of the token is stored; the token itself is shown once, when it is issued.
+    """
+
+    THERMOMETER = "thermometer"
+    BREAKDOWN = "breakdown"
+    LEADERBOARD = "leaderboard"
+    SPLIT = "split"
+    LAYOUTS = [
+        (THERMOMETER, "Thermometer: total raised against the goal"),
+        (BREAKDOWN, "Breakdown: bars per platform or team"),
+        (LEADERBOARD, "Leaderboard: top teams or fundraisers"),
+        (SPLIT, "Split: progress and breakdown side by side"),
+    ]
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="screens")
+    name = models.CharField(max_length=100, help_text="Where it stands, e.g. Ballroom, left of the stage.")
+    layout = models.CharField(max_length=20, choices=LAYOUTS, default=THERMOMETER)
+    show_ticker = models.BooleanField("recent gifts ticker", default=True)
+    show_qr = models.BooleanField("QR code to give", default=True)
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    previous_token_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    token_hint = models.CharField(max_length=8, blank=True, editable=False)
+    token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def issue_token(self) -> str:
+        """A new token for this screen (not saved); the previous one stops working once saved."""
+        from django.utils import timezone
+
+        token = secrets.token_urlsafe(24)
+        if self.token_digest:
+            self.previous_token_digest = self.token_digest
+        self.token_digest = token_digest(token)
+        self.token_hint = token[:4]
+        self.token_issued_at = timezone.now()
+        return token
+
+    def token_matches(self, token: str) -> bool:
+        return hmac.compare_digest(self.token_digest, token_digest(token))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ingest.metrics import MetricSpec
 
-from .models import Campaign, Goal, Metric
+from .models import Campaign, Goal, Metric, Milestone
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,17 @@ class CampaignConfig:
     specs: tuple[MetricSpec, ...]
     displays: dict[str, MetricDisplay]
     goal: GoalConfig | None
+    ticker: TickerSource | None = None  # what the recent gifts ticker shows (None: no sum metric)
+    leaderboard: str | None = None  # metric whose groups leaderboard screens rank
+
+
+@dataclass(frozen=True)
+class TickerSource:
+    """A gift in the ticker: its amount as this sum metric counts it, and the donor's chosen name."""
+
+    metric: str
+    name_path: tuple[str, ...]
+    anonymous_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,39 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
         endpoint_url=campaign.endpoint_url,
         specs=tuple(metric_spec(m) for m in metrics),
         displays=displays,
-        goal=headline_goal(campaign, metrics),
+        goal=(goal := headline_goal(campaign, metrics)),
+        ticker=ticker_source(campaign, metrics, goal),
+        leaderboard=leaderboard_metric(campaign, metrics, goal),
     )
+
+
+def _path(path: str) -> tuple[str, ...]:
+    return tuple(path.split(".")) if path else ()
+
+
+def ticker_source(campaign: Campaign, metrics: list[Metric], goal: GoalConfig | None) -> TickerSource | None:
+    sums = [m.slug for m in metrics if m.aggregation == Metric.SUM]
+    if not sums:
+        return None
+    metric = goal.metric if goal is not None and goal.metric in sums else sums[0]
+    return TickerSource(metric, _path(campaign.donor_name_path), _path(campaign.anonymous_path))
+
+
+def leaderboard_metric(campaign: Campaign, metrics: list[Metric], goal: GoalConfig | None) -> str | None:
+    grouped = [m for m in metrics if m.group_by_path]
+    chosen = next((m.slug for m in grouped if m.pk == campaign.leaderboard_metric_id), None)
+    if chosen:
+        return chosen
+    if goal is not None and any(m.slug == goal.metric for m in grouped):
+        return goal.metric
+    money = [m.slug for m in grouped if m.aggregation == Metric.SUM]
+    return next(iter(money or [m.slug for m in grouped]), None)
+
+
+def campaign_milestones(campaign: Campaign, places: int) -> list[dict[str, str]]:
+    """Milestones as exact decimal text in the headline metric's places, lowest first."""
+    rows: list[Milestone] = list(campaign.milestones.all())
+    return [{"amount": f"{m.amount:.{places}f}", "label": m.label} for m in rows]
 
 
 def headline_goal(campaign: Campaign, metrics: list[Metric]) -> GoalConfig | None:
