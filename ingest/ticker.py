@@ -1,0 +1,260 @@
+"""The recent gifts ticker: who gave what, newest first, for the display screens.
+
+`ticker_changes` is pure: it turns a batch's decoded records into ticker changes. A gift shows its
+donor's chosen display name (or "Anonymous") and its amount as the ticker metric counts it; no
+other attribute of the item ever leaves this module, so emails and phone numbers cannot reach a
+screen. `record_batch` keeps a short list per campaign in Redis, under the campaign's hash tag
+(see ingest/store.py), and publishes it whole as a `ticker` event: screens replace their list.
+
+Redis layout for campaign C:
+  {fr:C}:ticker             hash  item digest -> entry JSON (pos: sequence of the gift, seq: latest)
+  {fr:C}:ticker:order       zset  "<pos>:<digest>", all scores 0 (lexical order = stream order)
+  {fr:C}:ticker:gone        hash  item digest -> sequence of its removal (refunds)
+  {fr:C}:ticker:gone:order  zset  item digest by removal count, to keep the tombstones bounded
+  {fr:C}:ticker:state       hash  id (names this list), rev (bumped on each change), n
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fundraiser.numbers import format_minor
+from fundraiser.selectors import CampaignConfig
+
+from .metrics import item_contribution
+from .records import INSERT, MODIFY, REMOVE, Change, RecordError, decode_record, lookup
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS = "Anonymous"
+NAME_MAX_CHARS = 32
+KEPT = 30  # gifts kept per campaign; screens show fewer
+GONE_KEPT = 500  # refunds remembered, so a late duplicate of a refunded gift stays out
+EMAIL = re.compile(r"\S+@\S+\.\S+")
+PHONE = re.compile(r"^[\s\d()+./-]*$")
+# Bidirectional overrides and isolates can flip the rest of a line: never from a donor.
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+@dataclass(frozen=True)
+class TickerEntry:
+    key: str  # the item's key digest (ingest.records.item_key_digest): no donor data
+    name: str
+    amount: str  # exact decimal text in the ticker metric's places
+    at: float | None  # when the gift was written (ApproximateCreationDateTime)
+
+    def public(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.name, "amount": self.amount, "at": self.at}
+
+
+@dataclass(frozen=True)
+class TickerChange:
+    kind: str  # "add" a gift, "update" one if listed (a correction), "remove" one (a refund)
+    key: str
+    sequence: str  # zero-padded, as Change.sequence
+    entry: TickerEntry | None = None
+
+
+def ticker_changes(changes: Iterable[Change], config: CampaignConfig) -> list[TickerChange]:
+    """What a batch of decoded records does to the ticker, in stream order.
+
+    An INSERT of a usable gift adds it; a MODIFY corrects it in place, or adds it when the item only
+    now became a usable gift (say a pending pledge marked paid); a REMOVE, or a MODIFY that leaves
+    the item unusable, takes it off.
+    """
+    source = config.ticker
+    if source is None:
+        return []
+    out: list[TickerChange] = []
+    for change in changes:
+        if change.event_name == REMOVE:
+            out.append(TickerChange("remove", change.item_key, change.sequence))
+            continue
+        entry = gift_entry(change.item_key, change.new_image, config, change.created_at)
+        if change.event_name == INSERT:
+            if entry is not None:
+                out.append(TickerChange("add", change.item_key, change.sequence, entry))
+        elif change.event_name == MODIFY:
+            if entry is None:
+                out.append(TickerChange("remove", change.item_key, change.sequence))
+            elif change.old_image is not None and gift_entry(change.item_key, change.old_image, config,
+                                                             change.created_at) is None:
+                out.append(TickerChange("add", change.item_key, change.sequence, entry))
+            else:
+                out.append(TickerChange("update", change.item_key, change.sequence, entry))
+    return out
+
+
+def gift_entry(key: str, item: dict[str, Any] | None, config: CampaignConfig,
+               at: float | None) -> TickerEntry | None:
+    """The ticker line of an item, or None if it is not a usable gift of the ticker metric."""
+    source = config.ticker
+    if item is None or source is None:
+        return None
+    try:
+        entries = item_contribution(config.specs, item)
+    except RecordError:
+        return None  # an unusable item counts nowhere, so it is no gift either
+    value = next((v for kind, slug, _, v in entries if kind == "n" and slug == source.metric), None)
+    if value is None or value <= 0:
+        return None
+    places = config.displays[source.metric].places
+    return TickerEntry(key, display_name(item, source.name_path, source.anonymous_path),
+                       format_minor(value, places), at)
+
+
+def display_name(item: dict[str, Any], name_path: tuple[str, ...], anonymous_path: tuple[str, ...]) -> str:
+    """The name a donor chose to show, tidied, or "Anonymous": never contact details."""
+    if anonymous_path and _truthy(_optional(item, anonymous_path)):
+        return ANONYMOUS
+    raw = _optional(item, name_path) if name_path else None
+    if not isinstance(raw, str):
+        return ANONYMOUS
+    text = "".join(ch for ch in raw.translate(BIDI_CONTROLS) if unicodedata.category(ch) != "Cc")
+    text = " ".join(text.split())
+    if not text or EMAIL.search(text) or (PHONE.match(text) and sum(c.isdigit() for c in text) >= 5):
+        return ANONYMOUS
+    if len(text) > NAME_MAX_CHARS:
+        text = text[: NAME_MAX_CHARS - 1].rstrip() + "…"
+    return text
+
+
+def _optional(item: dict[str, Any], path: tuple[str, ...]) -> Any:
+    try:
+        return lookup(item, path)
+    except KeyError:
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "y", "on")
+    if isinstance(value, Decimal):
+        return value != 0
+    return value is True
+
+
+# --- Redis -------------------------------------------------------------------------------------
+# One script per batch, so two consumers on two shards cannot interleave half-applied changes.
+# Sequence numbers are zero-padded digits of one width: string order is numeric order.
+APPLY_LUA = """
+local items, order, gone, gone_order, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local kept, gone_kept = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('HSETNX', state, 'id', ARGV[3])
+local changed = false
+local function drop(key, current)
+  redis.call('ZREM', order, current['pos'] .. ':' .. key)
+  redis.call('HDEL', items, key)
+  changed = true
+end
+for _, op in ipairs(cjson.decode(ARGV[4])) do
+  local kind, key, seq, entry = op[1], op[2], op[3], op[4]
+  local raw = redis.call('HGET', items, key)
+  local current = raw and cjson.decode(raw)
+  local removed = redis.call('HGET', gone, key)
+  if current and current['seq'] >= seq then
+    -- a duplicate or an older record: already reflected
+  elseif removed and removed >= seq then
+    -- older than the gift's refund
+  elseif kind == 'remove' then
+    if current then drop(key, current) end
+    redis.call('HSET', gone, key, seq)
+    redis.call('ZADD', gone_order, redis.call('HINCRBY', state, 'n', 1), key)
+  elseif kind == 'add' or (kind == 'update' and current) then
+    local pos = seq
+    if current and kind == 'update' then pos = current['pos'] end
+    if current and pos ~= current['pos'] then drop(key, current) end
+    entry['pos'], entry['seq'] = pos, seq
+    redis.call('HSET', items, key, cjson.encode(entry))
+    redis.call('ZADD', order, 0, pos .. ':' .. key)
+    changed = true
+  end
+end
+local size = redis.call('ZCARD', order)
+if size > kept then
+  for _, member in ipairs(redis.call('ZRANGE', order, 0, size - kept - 1)) do
+    redis.call('HDEL', items, string.sub(member, string.find(member, ':', 1, true) + 1))
+  end
+  redis.call('ZREMRANGEBYRANK', order, 0, size - kept - 1)
+end
+size = redis.call('ZCARD', gone_order)
+if size > gone_kept then
+  for _, key in ipairs(redis.call('ZRANGE', gone_order, 0, size - gone_kept - 1)) do
+    redis.call('HDEL', gone, key)
+  end
+  redis.call('ZREMRANGEBYRANK', gone_order, 0, size - gone_kept - 1)
+end
+if changed then redis.call('HINCRBY', state, 'rev', 1) end
+return changed and 1 or 0
+"""
+
+
+class TickerStore:
+    def __init__(self, store: Any = None):
+        from .store import Store  # Redis only at the edge: ticker_changes stays pure
+
+        self.store = store or Store()
+        self.redis = self.store.redis
+        self._apply = self.redis.register_script(APPLY_LUA)
+
+    def keys(self, campaign_id: int) -> list[str]:
+        base = f"{self.store.base(campaign_id)}:ticker"
+        return [base, f"{base}:order", f"{base}:gone", f"{base}:gone:order", f"{base}:state"]
+
+    def apply(self, campaign_id: int, changes: list[TickerChange]) -> bool:
+        """Apply ticker changes atomically; True if the list changed."""
+        ops = [[c.kind, c.key, c.sequence, c.entry.public() if c.entry else {}] for c in changes]
+        return bool(self._apply(keys=self.keys(campaign_id),
+                                args=[KEPT, GONE_KEPT, uuid.uuid4().hex[:12], json.dumps(ops)]))
+
+    def snapshot(self, campaign_id: int, limit: int = KEPT) -> dict[str, Any]:
+        """{"id", "rev", "entries"}: the list newest first, as screens show it."""
+        items, order, _, _, state = self.keys(campaign_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrevrange(order, 0, limit - 1)
+        pipe.hgetall(items)
+        pipe.hmget(state, "id", "rev")
+        members, stored, (list_id, rev) = pipe.execute()
+        entries = []
+        for member in members:
+            raw = stored.get(member.split(":", 1)[1])
+            if raw:
+                data = json.loads(raw)
+                entries.append({"key": data["key"], "name": data["name"], "amount": data["amount"],
+                                "at": data["at"]})
+        return {"id": list_id or "", "rev": int(rev or 0), "entries": entries}
+
+
+def record_batch(config: CampaignConfig, records: list[dict[str, Any]], *, store: Any = None) -> None:
+    """After a batch was applied: update the campaign's ticker and publish it if it changed.
+
+    Best effort by design: the aggregates are already committed, and a ticker that missed a gift
+    must never stop ingestion. Records that do not decode were already set aside by the consumer.
+    """
+    if config.ticker is None:
+        return
+    try:
+        decoded = []
+        for record in records:
+            try:
+                decoded.append(decode_record(record))
+            except RecordError:
+                continue
+        changes = ticker_changes(decoded, config)
+        if not changes:
+            return
+        ticker = TickerStore(store)
+        if ticker.apply(config.id, changes):
+            from dashboard.events import publish
+
+            publish(config.slug, "ticker", ticker.snapshot(config.id))
+    except Exception:  # noqa: BLE001 - see above: the ticker is never worth a stuck shard
+        log.warning("ticker update for %s failed", config.slug, exc_info=True)

@@ -1,0 +1,188 @@
+"""The recent gifts ticker: which records become ticker lines (pure), and its list in Redis."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from fundraiser.selectors import MetricDisplay, TickerSource, campaign_config
+from ingest.records import decode_record
+from ingest.ticker import KEPT, TickerStore, display_name, record_batch, ticker_changes
+from tests.factories import make_campaign
+
+SEQ = iter(range(10**20, 10**21))
+
+
+def av(value):
+    """Plain Python to a DynamoDB AttributeValue."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, Decimal)):
+        return {"N": str(value)}
+    if isinstance(value, dict):
+        return {"M": {k: av(v) for k, v in value.items()}}
+    return {"S": value}
+
+
+def record(event: str, item_id: str, new: dict | None = None, old: dict | None = None) -> dict:
+    body = {"Keys": {"id": {"S": item_id}}, "SequenceNumber": str(next(SEQ)),
+            "ApproximateCreationDateTime": 1_700_000_000, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if new is not None:
+        body["NewImage"] = {k: av(v) for k, v in {"id": item_id, **new}.items()}
+    if old is not None:
+        body["OldImage"] = {k: av(v) for k, v in {"id": item_id, **old}.items()}
+    return {"eventName": event, "dynamodb": body}
+
+
+@pytest.fixture
+def config(db):
+    return campaign_config(make_campaign())
+
+
+def lines(config, *records):
+    return ticker_changes([decode_record(r) for r in records], config)
+
+
+GIFT = {"name": "Ada L.", "email": "ada@example.org", "phone": "+1 555 0100", "platform": "Web",
+        "amount": Decimal("25.5")}
+
+
+def test_a_new_gift_shows_its_display_name_and_amount_in_the_metric_places(config):
+    (change,) = lines(config, record("INSERT", "1", GIFT))
+    assert change.kind == "add" and change.entry.name == "Ada L." and change.entry.amount == "25.50"
+    assert set(change.entry.public()) == {"key", "name", "amount", "at"}
+    assert "example.org" not in json.dumps(change.entry.public()) and "555 0100" not in json.dumps(change.entry.public())
+
+
+@pytest.mark.parametrize(("item", "shown"), [
+    ({}, "Anonymous"),
+    ({"name": ""}, "Anonymous"),
+    ({"name": "   "}, "Anonymous"),
+    ({"name": 42}, "Anonymous"),
+    ({"name": "Grace", "anonymous": True}, "Anonymous"),
+    ({"name": "Grace", "anonymous": "yes"}, "Anonymous"),
+    ({"name": "Grace", "anonymous": False}, "Grace"),
+    ({"name": "grace@example.org"}, "Anonymous"),
+    ({"name": "Call me: grace@example.org"}, "Anonymous"),
+    ({"name": "+1 (555) 010-0100"}, "Anonymous"),
+    ({"name": "Team 2024"}, "Team 2024"),
+    ({"name": "  Grace \n\t Hopper  "}, "Grace Hopper"),
+    ({"name": "Evil\u202eegnaro"}, "Evilegnaro"),
+    ({"name": "Bell\x07 ringer"}, "Bell ringer"),
+    ({"name": "A" * 40}, "A" * 31 + "…"),
+    ({"name": "<img src=x onerror=alert(1)>"}, "<img src=x onerror=alert(1)>"),  # text; escaped at output
+])
+def test_the_display_name_is_what_the_donor_chose_or_anonymous_never_contact_details(item, shown):
+    assert display_name(item, ("name",), ("anonymous",)) == shown
+
+
+def test_unusable_items_and_keys_only_inserts_are_no_gifts(config):
+    assert lines(config, record("INSERT", "1", {"name": "Ada"})) == []  # moto's keys-only INSERT
+    assert lines(config, record("INSERT", "1", {**GIFT, "amount": "ten"})) == []
+    assert lines(config, record("INSERT", "1", {**GIFT, "amount": 0})) == []
+
+
+def test_refunds_corrections_and_late_payments_change_the_ticker(config):
+    refund, correction, paid, voided = lines(
+        config,
+        record("REMOVE", "1", old=GIFT),
+        record("MODIFY", "2", {**GIFT, "amount": 30}, old=GIFT),
+        record("MODIFY", "3", GIFT, old={**GIFT, "amount": "pending"}),
+        record("MODIFY", "4", {**GIFT, "amount": "void"}, old=GIFT),
+    )
+    assert (refund.kind, refund.entry) == ("remove", None)
+    assert correction.kind == "update" and correction.entry.amount == "30.00"
+    assert paid.kind == "add"
+    assert voided.kind == "remove"
+
+
+def test_a_campaign_without_a_sum_metric_has_no_ticker(config):
+    bare = type(config)(**{**config.__dict__, "ticker": None})
+    assert lines(bare, record("INSERT", "1", GIFT)) == []
+
+
+def test_the_ticker_uses_the_goal_metric_amount_with_its_places():
+    from fundraiser.selectors import CampaignConfig, GoalConfig
+    from ingest.metrics import MetricSpec
+
+    config = CampaignConfig(
+        id=1, slug="x", name="x", currency="JPY", table_name="t", region="r", endpoint_url="",
+        specs=(MetricSpec.build(slug="yen", aggregation="sum", value_path="gift.value", decimal_places=0),),
+        displays={"yen": MetricDisplay("yen", "Yen", 0, True)}, goal=GoalConfig("yen", "", 100, "Goal"),
+        ticker=TickerSource("yen", ("donor", "display")),
+    )
+    (change,) = ticker_changes([decode_record(record("INSERT", "1", {"gift": {"value": 1500},
+                                                                     "donor": {"display": "Kenji"}}))], config)
+    assert (change.entry.name, change.entry.amount) == ("Kenji", "1500")
+
+
+# --- in Redis -------------------------------------------------------------------------------------
+@pytest.fixture
+def ticker(store):
+    return TickerStore(store)
+
+
+def names(ticker, config):
+    return [(e["name"], e["amount"]) for e in ticker.snapshot(config.id)["entries"]]
+
+
+def test_the_list_is_newest_first_and_ignores_duplicate_deliveries(config, ticker):
+    first = record("INSERT", "1", {**GIFT, "name": "First"})
+    second = record("INSERT", "2", {**GIFT, "name": "Second"})
+    assert ticker.apply(config.id, lines(config, first, second))
+    rev = ticker.snapshot(config.id)["rev"]
+    assert not ticker.apply(config.id, lines(config, first, second))  # delivered again: no change
+    assert names(ticker, config) == [("Second", "25.50"), ("First", "25.50")]
+    assert ticker.snapshot(config.id)["rev"] == rev
+
+
+def test_a_refunded_gift_disappears_and_a_late_duplicate_does_not_bring_it_back(config, ticker):
+    gift = record("INSERT", "1", GIFT)
+    ticker.apply(config.id, lines(config, gift, record("INSERT", "2", {**GIFT, "name": "Grace"})))
+    ticker.apply(config.id, lines(config, record("REMOVE", "1", old=GIFT)))
+    assert names(ticker, config) == [("Grace", "25.50")]
+    assert not ticker.apply(config.id, lines(config, gift))
+    assert names(ticker, config) == [("Grace", "25.50")]
+
+
+def test_a_correction_keeps_the_gift_in_its_place(config, ticker):
+    ticker.apply(config.id, lines(config, record("INSERT", "1", GIFT),
+                                  record("INSERT", "2", {**GIFT, "name": "Grace"})))
+    ticker.apply(config.id, lines(config, record("MODIFY", "1", {**GIFT, "amount": 40}, old=GIFT)))
+    assert names(ticker, config) == [("Grace", "25.50"), ("Ada L.", "40.00")]
+    ticker.apply(config.id, lines(config, record("MODIFY", "9", GIFT, old=GIFT)))  # never listed
+    assert len(names(ticker, config)) == 2
+
+
+def test_the_list_keeps_only_the_newest_gifts(config, ticker):
+    records = [record("INSERT", str(n), {**GIFT, "name": f"Donor {n}"}) for n in range(KEPT + 15)]
+    ticker.apply(config.id, lines(config, *records))
+    shown = names(ticker, config)
+    assert len(shown) == KEPT and shown[0][0] == f"Donor {KEPT + 14}" and shown[-1][0] == "Donor 15"
+    keys = ticker.redis.hlen(ticker.keys(config.id)[0])
+    assert keys == KEPT  # the hash is trimmed with the order
+
+
+def test_record_batch_stores_the_gifts_and_publishes_the_list(config, store):
+    pubsub = store.redis.pubsub()
+    pubsub.subscribe("events_channel")
+    pubsub.get_message(timeout=1)
+    record_batch(config, [record("INSERT", "1", GIFT), {"eventName": "bogus"}], store=store)
+    message = None
+    for _ in range(20):
+        message = pubsub.get_message(timeout=0.5)
+        if message and message["type"] == "message":
+            break
+    pubsub.close()
+    event = json.loads(message["data"])
+    assert event["channel"] == f"campaign-{config.slug}" and event["event_type"] == "ticker"
+    body = json.loads(event["data"])
+    assert [e["name"] for e in body["entries"]] == ["Ada L."]
+    assert "ada@example.org" not in message["data"] and "555 0100" not in message["data"]
+
+
+def test_record_batch_never_raises(config, store, monkeypatch):
+    monkeypatch.setattr(TickerStore, "apply", lambda *a: 1 / 0)
+    record_batch(config, [record("INSERT", "1", GIFT)], store=store)  # logged, not raised
