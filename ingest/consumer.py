@@ -26,6 +26,7 @@ from dashboard.events import publish
 from dashboard.payloads import update_payload
 from fundraiser.selectors import CampaignConfig, active_campaign_configs
 
+from . import ticker
 from .metrics import item_contribution
 from .rebuild import (
     Generations,
@@ -424,6 +425,7 @@ class Consumer:
         if result.metrics:
             publish(config.slug, "update", update_payload(config, result.version, result.metrics,
                                                            epoch=result.epoch))
+        ticker.record_batch(config, records, store=self.store)  # recent gifts for the screens
         if closed:
             log.info("%s finished closed shard %s/%s", self.id, config.slug, shard_id)
             self.release_shard(run, shard_id)
