@@ -5,6 +5,7 @@ Only aggregates leave the server: no donor attribute other than the configured g
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fundraiser.numbers import format_minor
@@ -56,6 +57,7 @@ def update_payload(
         "epoch": epoch,
         "status": status,
         "currency": config.currency,
+        "sent_at": round(time.time(), 3),  # screens report how long updates take to reach them
         "metrics": {
             slug: metric_payload(config, slug, v) for slug, v in values.items() if slug in config.displays
         },

@@ -79,7 +79,7 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
     goal = snapshot.get("goal")
     headline = None
     # While aggregates are being rebuilt the snapshot carries no metrics: show none (never zeros).
-    if layout.headline in metrics:
+    if layout.headline and layout.headline in metrics:
         metric = metrics[layout.headline]
         headline = {
             "slug": layout.headline,
@@ -88,7 +88,7 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
             "currency": unit(layout.headline),
         }
     breakdown = None
-    if layout.breakdown in metrics:
+    if layout.breakdown and layout.breakdown in metrics:
         metric = metrics[layout.breakdown]
         rows, more = bar_rows(metric["groups"])
         breakdown = {
@@ -122,3 +122,83 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
         "max_bars": MAX_BARS,
         "recalculating": snapshot.get("status") == "recalculating",
     }
+
+
+# --- display screens (kiosks): the progress scale, milestones and leaderboard -------------------
+MAX_LEADERS = 10
+MAX_TICKER = 12  # gifts a screen lists; the oldest are cut by the layout when space runs out
+
+
+def progress_scale(current: str, goal: dict[str, Any] | None, milestones: list[dict[str, str]]
+                   ) -> dict[str, Any]:
+    """Where the thermometer stands, with exact decimals (screen.js computes the same).
+
+    The scale runs to the goal until it is reached, then to the next stretch milestone, so the
+    thermometer always has somewhere to go. Milestones below the top of the scale are ticks.
+    """
+    value = Decimal(current)
+    targets: dict[Decimal, dict[str, str]] = {}
+    for milestone in milestones:
+        targets.setdefault(Decimal(milestone["amount"]), milestone)
+    goal_amount = Decimal(goal["target"]) if goal else Decimal(0)
+    if goal and goal_amount > 0:
+        targets[goal_amount] = {"amount": goal["target"], "label": goal["label"] or "Goal"}
+    ordered = sorted((amount, t) for amount, t in targets.items() if amount > 0)
+    upcoming = next(((amount, t) for amount, t in ordered if amount > value), None)
+    top = max(goal_amount, upcoming[0] if upcoming else (ordered[-1][0] if ordered else Decimal(0)))
+    if top <= 0:
+        return {"top": None, "fill": "0", "ticks": [], "next": None}
+    top_target = targets.get(top)
+    return {
+        "top": top_target and {"amount": top_target["amount"], "label": top_target["label"]},
+        "fill": progress_width(float(100 * value / top)),
+        "ticks": [
+            {"amount": t["amount"], "label": t["label"], "position": f"{100 * amount / top:.2f}",
+             "reached": value >= amount}
+            for amount, t in ordered if amount < top
+        ],
+        "next": upcoming and {"amount": upcoming[1]["amount"], "label": upcoming[1]["label"],
+                              "remaining": f"{upcoming[0] - value:f}"},
+    }
+
+
+def leader_rows(groups: list[dict[str, str]], limit: int = MAX_LEADERS) -> list[dict[str, Any]]:
+    """Top groups with their rank (ties share one) and bar width against the leader."""
+    rows, _ = bar_rows(groups, limit)
+    ranked, previous, rank = [], None, 0
+    for index, row in enumerate(rows, start=1):
+        if row["value"] != previous:
+            rank, previous = index, row["value"]
+        ranked.append({**row, "rank": rank})
+    return ranked
+
+
+def contrast_text(background: str) -> str:
+    """Near-white text on dark backgrounds, near-black on light ones (WCAG relative luminance)."""
+    channels = [int(background[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#f6f8ff" if luminance < 0.35 else "#0b1020"
+
+
+def countdown(now: float, starts_at: float | None, ends_at: float | None) -> dict[str, str] | None:
+    """The countdown line on first paint (screen.js ticks it on): label and remaining time."""
+    if starts_at is not None and now < starts_at:
+        return {"label": "Opens in", "time": clock_text(starts_at - now)}
+    if ends_at is None:
+        return None
+    if now >= ends_at:
+        return {"label": "Giving has closed", "time": ""}
+    return {"label": "Ends in", "time": clock_text(ends_at - now)}
+
+
+def clock_text(seconds: float) -> str:
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours:02d}:{minutes:02d}:{secs:02d}"
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"

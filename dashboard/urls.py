@@ -18,6 +18,10 @@ urlpatterns = [
         {"format-channels": ["campaign-{slug}"]},  # keep in step with events.campaign_channel
         name="events",
     ),
+    path("s/<str:token>/", views.screen_page, name="screen"),
+    path("s/<str:token>/snapshot.json", views.screen_snapshot_json, name="screen-snapshot"),
+    path("s/<str:token>/events/", views.screen_events_stream, name="screen-events"),
+    path("s/<str:token>/heartbeat", views.screen_heartbeat, name="screen-heartbeat"),
     path("healthz", views.healthz, name="healthz"),
 ]
 

@@ -1,18 +1,33 @@
-"""Goal pages, the JSON snapshot and health. Pages render real numbers on first paint."""
+"""Goal pages, display screens, their JSON snapshots and health. Pages render real numbers on
+first paint."""
 
 from __future__ import annotations
 
+import json
+import logging
+
+import django_eventstream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from redis.exceptions import RedisError
 
-from fundraiser.models import Campaign
+from fundraiser.models import Campaign, Screen
 from fundraiser.selectors import CampaignConfig, campaign_config
 from ingest.health import overall_health
 from ingest.store import Store
 
+from .events import campaign_channel
+from .heartbeats import record_heartbeat
+from .kiosk import BLOCKED, Access, screen_access, screen_context, screen_snapshot, screen_view
 from .payloads import update_payload
 from .screens import goal_context
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = {"error": "the live data store is unavailable; retry shortly"}
 
 
 def config_snapshot(config: CampaignConfig) -> dict:
@@ -47,7 +62,98 @@ def goal_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @never_cache
 def snapshot_json(request: HttpRequest, slug: str) -> JsonResponse:
-    return JsonResponse(campaign_snapshot(load_campaign(slug)))
+    campaign = load_campaign(slug)
+    try:
+        return JsonResponse(campaign_snapshot(campaign))
+    except RedisError:
+        return JsonResponse(UNAVAILABLE, status=503)
+
+
+# --- display screens ------------------------------------------------------------------------
+def kiosk_urls(token: str) -> dict[str, str]:
+    return {
+        "page": reverse("dashboard:screen", args=[token]),
+        "snapshot": reverse("dashboard:screen-snapshot", args=[token]),
+        "events": reverse("dashboard:screen-events", args=[token]),
+        "heartbeat": reverse("dashboard:screen-heartbeat", args=[token]),
+    }
+
+
+def blocked(request: HttpRequest, access: Access, *, as_json: bool = False) -> HttpResponse:
+    """A clear message for an unknown, replaced or revoked token; never a login page."""
+    status, title, text = BLOCKED[access.state]
+    if as_json:
+        return JsonResponse({"screen": access.state, "error": title}, status=status)
+    return render(request, "dashboard/screen_message.html",
+                  {"title": title, "text": text, "state": access.state}, status=status)
+
+
+def render_screen(request: HttpRequest, screen: Screen, *, urls: dict[str, str],
+                  preview: bool = False) -> HttpResponse:
+    view = screen_view(screen)
+    try:
+        snapshot = screen_snapshot(view)
+    except RedisError:
+        log.warning("screen %s rendered while Redis is unavailable", screen.pk)
+        return render(request, "dashboard/screen_message.html",
+                      {"title": "Connecting…", "text": "The live numbers will appear in a moment.",
+                       "state": "unavailable", "retry_url": urls["snapshot"]}, status=503)
+    context = screen_context(view, snapshot, urls=urls, preview=preview)
+    return render(request, "dashboard/screen.html", context)
+
+
+def screen_snapshot_response(screen: Screen) -> JsonResponse:
+    try:
+        return JsonResponse(screen_snapshot(screen_view(screen)))
+    except RedisError:
+        return JsonResponse(UNAVAILABLE, status=503)
+
+
+def screen_events(request: HttpRequest, screen: Screen) -> HttpResponse:
+    return django_eventstream.views.events(request, channels=[campaign_channel(screen.campaign.slug)])
+
+
+@never_cache
+def screen_page(request: HttpRequest, token: str) -> HttpResponse:
+    access = screen_access(token)
+    if access.state != "ok":
+        return blocked(request, access)
+    return render_screen(request, access.screen, urls=kiosk_urls(token))
+
+
+@never_cache
+def screen_snapshot_json(request: HttpRequest, token: str) -> HttpResponse:
+    access = screen_access(token)
+    if access.state != "ok":
+        return blocked(request, access, as_json=True)
+    return screen_snapshot_response(access.screen)
+
+
+def screen_events_stream(request: HttpRequest, token: str) -> HttpResponse:
+    access = screen_access(token)
+    if access.state != "ok":
+        return blocked(request, access, as_json=True)
+    return screen_events(request, access.screen)
+
+
+@csrf_exempt  # no cookie authenticates this: the token in the URL does
+@require_POST
+@never_cache
+def screen_heartbeat(request: HttpRequest, token: str) -> HttpResponse:
+    access = screen_access(token)
+    if access.state != "ok":
+        return blocked(request, access, as_json=True)
+    if len(request.body) > 4096:
+        return JsonResponse({"error": "heartbeat too large"}, status=413)
+    try:
+        report = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "heartbeat is not JSON"}, status=400)
+    try:
+        record_heartbeat(campaign_id=access.screen.campaign_id, screen_id=access.screen.pk, report=report)
+    except RedisError:
+        return JsonResponse(UNAVAILABLE, status=503)
+    return HttpResponse(status=204)
 
 
 @never_cache
