@@ -14,6 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,10 +90,23 @@ class ScreenView:
             {slug: [d.label, d.places, d.is_money] for slug, d in self.config.displays.items()},
             self.config.goal and [self.config.goal.metric, self.config.goal.group,
                                   self.config.goal.target_minor, self.config.goal.label],
-            self.config.leaderboard, self.milestones,
+            self.config.leaderboard, self.milestones, asset_build(),
         ]
         encoded = json.dumps(parts, default=str, sort_keys=True).encode()
         return hashlib.blake2b(encoded, digest_size=8).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def asset_build() -> str:
+    """Names this deploy's screen script and style sheet: open screens reload when it changes."""
+    from django.contrib.staticfiles import finders
+
+    digest = hashlib.blake2b(digest_size=6)
+    for name in ("dashboard/screen.js", "dashboard/screen.css"):
+        found = finders.find(name)
+        if found:
+            digest.update(Path(found).read_bytes())
+    return digest.hexdigest()
 
 
 def screen_view(screen: Screen) -> ScreenView:

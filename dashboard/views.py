@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
@@ -114,6 +115,7 @@ def screen_events(request: HttpRequest, screen: Screen) -> HttpResponse:
 
 
 @never_cache
+@xframe_options_exempt  # signage players often show a page in a frame; a screen has nothing to click
 def screen_page(request: HttpRequest, token: str) -> HttpResponse:
     access = screen_access(token)
     if access.state != "ok":

@@ -169,7 +169,8 @@ def step_until(consumer: Consumer, done: Callable[[], bool], timeout: float = 15
 
 
 def raised_minor(store, config) -> int:
-    return store.snapshot(config.id, ["raised"]).metrics["raised"].total
+    metrics = store.snapshot(config.id, ["raised"]).metrics
+    return metrics["raised"].total if "raised" in metrics else 0  # 0 until the first backfill
 
 
 class Donations:

@@ -6,6 +6,7 @@ the recalculating state.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -15,7 +16,7 @@ from playwright.sync_api import expect
 from dashboard.events import publish
 from tests.factories import make_table
 
-from .conftest import Donations
+from .conftest import SCREENSHOTS, Donations
 
 pytestmark = pytest.mark.browser
 
@@ -100,6 +101,9 @@ def test_two_screens_each_celebrate_a_milestone_once(kiosk, open_page, moto, sto
         expect(page.locator("#celebration .celebration-label")).to_have_text("A quarter there")
         expect(page.locator("#confetti i").first).to_be_attached()
         expect(page.locator("#next .next-label")).to_have_text("Halfway")  # the next one appears
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    left.wait_for_timeout(900)
+    left.screenshot(path=SCREENSHOTS / "celebration-1920x1080.png")
     gifts.give({"name": "Li Wei", "amount": 20})  # more gifts, no new milestone
     publish(kiosk.config.slug, "resync", {})  # as after a relay reconnect: both re-fetch a snapshot
     left.wait_for_timeout(1500)
@@ -154,6 +158,8 @@ def test_while_totals_are_recalculated_a_screen_never_shows_a_wrong_total(
     page.wait_for_timeout(1000)
     expect(page.get_by_test_id("raised")).to_have_text("$300.00")  # the last good total, marked stale
     assert float(page.locator("#raised").evaluate("e => getComputedStyle(e).opacity")) < 0.5
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "recalculating-1920x1080.png")
 
     # A reload meanwhile paints no number at all rather than a partial one.
     fresh = open_page(kiosk.screen_url("thermometer"))
@@ -171,3 +177,17 @@ def test_while_totals_are_recalculated_a_screen_never_shows_a_wrong_total(
     assert shown[0] == "$300.00" and shown[-1] == "$350.00", shown
     assert all("$300.00" <= text <= "$350.00" and len(text) == 7 for text in shown), shown
     assert meta  # (the campaign had state before the simulated loss)
+
+
+def test_a_screen_reloads_into_the_layout_organizers_choose(kiosk, open_page, moto, store, consumer):
+    gifts = Donations(make_table(moto.url), consumer, store, kiosk.config)
+    gifts.give({"amount": 100})
+    page = open_page(kiosk.screen_url("thermometer-2"))
+    live(page)
+    expect(page.locator("#screen")).to_have_class(re.compile(r"\blayout-thermometer\b"))
+    kiosk.run_django(f"from fundraiser.models import Screen\n"
+                     f"Screen.objects.filter(pk={kiosk.ids['thermometer-2']}).update(layout='leaderboard')\n")
+    publish(kiosk.config.slug, "config", {})  # what saving in the admin sends
+    expect(page.locator("#screen")).to_have_class(re.compile(r"\blayout-leaderboard\b"), timeout=5000)
+    live(page)
+    expect(page.locator(".leader-name")).to_have_text(["Website"])

@@ -550,6 +550,7 @@
   // Each metric remembers the version of the state its shown value came from. An event carries
   // only the metrics it changed, so a snapshot older than that event is still newer for the others.
   const shown = { epoch: initial.epoch, versions: {} };
+  const paintedWithoutNumbers = initial.status === "recalculating";
   const health = { lag: null, clockOffset: 0 };
 
   function setRecalculating(on) {
@@ -568,6 +569,11 @@
     }
     if (data.status === "recalculating" && !isSnapshot) {
       refreshSnapshot().catch(noop); // only a whole snapshot ends a recalculation
+      return;
+    }
+    if (paintedWithoutNumbers) {
+      // First painted while nothing was counted: the server paints the whole page best.
+      reloadOnce("numbers");
       return;
     }
     if (update.epoch !== shown.epoch) {
@@ -603,14 +609,15 @@
     }
     if (Array.isArray(snapshot.milestones)) view.milestones = snapshot.milestones;
     if (snapshot.ticker) renderTicker(snapshot.ticker);
-    if (snapshot.config && data.config && snapshot.config !== data.config) reloadOnce();
+    if (snapshot.config && data.config && snapshot.config !== data.config) reloadOnce("config");
   }
 
-  function reloadOnce() { // new layout, colours or milestones: the server renders them best
+  function reloadOnce(reason) { // new layout, colours or milestones, or first numbers: the server paints them best
+    const key = "screen-reloaded:" + reason;
     let last = 0;
-    try { last = Number(sessionStorage.getItem("screen-reloaded")) || 0; } catch (error) { /* none */ }
+    try { last = Number(sessionStorage.getItem(key)) || 0; } catch (error) { /* none */ }
     if (Date.now() - last < 30000) return; // never loop on reloads
-    try { sessionStorage.setItem("screen-reloaded", String(Date.now())); } catch (error) { /* none */ }
+    try { sessionStorage.setItem(key, String(Date.now())); } catch (error) { /* none */ }
     window.location.reload();
   }
 
