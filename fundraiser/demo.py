@@ -279,6 +279,7 @@ class Demo:
         self.simulator_error: BaseException | None = None
         self.stopping = False
         self.state_path = config.run_dir / "processes.json"
+        self.screens: list[tuple[str, str]] = []
 
     # --- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -310,6 +311,7 @@ class Demo:
         fresh_table = simulator.ensure_table(dynamodb, config.table)
         step(f"table {config.table} {'created' if fresh_table else 'found'} at {dynamodb_url}")
         ensure_campaign(config, endpoint_url=dynamodb_url, fresh_table=fresh_table)
+        self.screens = ensure_screens(config)
         ensure_admin(config.admin_user, config.admin_password)
 
         self.spawn("worker", worker_command(config), env, marker="celery")
@@ -481,6 +483,8 @@ class Demo:
                     rule,
                     f"  Live goal page   {config.page_url}",
                     f"  Snapshot JSON    {config.page_url}snapshot.json",
+                    "  Display screens (kiosk links, no login)",
+                    *(f"    {layout:<14} {url}" for layout, url in self.screens),
                     f"  Admin            {config.base_url}/admin/",
                     f"    username       {config.admin_user}",
                     f"    password       {config.admin_password}",
@@ -538,6 +542,40 @@ def ensure_campaign(config: DemoConfig, *, endpoint_url: str, fresh_table: bool)
         campaign.save(update_fields=["headline_goal"])
     if fresh_table:
         forget_campaign_state(campaign.pk)
+
+
+def ensure_screens(config: DemoConfig) -> list[tuple[str, str]]:
+    """One display screen per layout, with milestones to celebrate; returns (layout, kiosk URL).
+
+    Only a digest of each token is stored, so the tokens are kept in the run directory and reused
+    while they still match (a screen's link then survives a restart of the demo).
+    """
+    from fundraiser.models import Campaign, Milestone, Screen
+
+    campaign = Campaign.objects.get(slug=CAMPAIGN_SLUG)
+    if not campaign.donation_url:
+        campaign.donation_url = "https://example.org/give"
+        campaign.logo_url = f"{config.base_url}/static/dashboard/demo-logo.svg"
+        campaign.save(update_fields=["donation_url", "logo_url"])
+    if not campaign.milestones.exists():
+        for amount, label in ((10_000, "First ten thousand"), (25_000, "Halfway"), (75_000, "Stretch: a new van")):
+            Milestone.objects.create(campaign=campaign, amount=Decimal(amount), label=label)
+    saved_path = config.run_dir / "screens.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+    urls = []
+    for layout, _ in Screen.LAYOUTS:
+        screen = Screen.objects.filter(campaign=campaign, layout=layout).first() or Screen(
+            campaign=campaign, name=f"Demo {layout}", layout=layout)
+        token = saved.get(layout, "")
+        if not screen.pk or not token or not screen.token_matches(token) or screen.is_revoked:
+            token = screen.issue_token()
+            screen.revoked_at = None
+            screen.save()
+        saved[layout] = token
+        urls.append((layout, f"{config.base_url}/s/{token}/"))
+    saved_path.write_text(json.dumps(saved))
+    saved_path.chmod(0o600)
+    return urls
 
 
 def forget_campaign_state(campaign_id: int) -> None:
