@@ -163,7 +163,8 @@
   function tick(now) {
     frame = 0;
     counting.forEach(function (run, el) {
-      const t = Math.min(1, (now - run.start) / COUNT_UP_MS);
+      // rAF passes the frame start, which can precede the update: never step back below the old value
+      const t = Math.max(0, Math.min(1, (now - run.start) / COUNT_UP_MS));
       if (t >= 1) {
         finish(el, run);
         return;
