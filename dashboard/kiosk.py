@@ -163,7 +163,7 @@ def screen_context(view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str
     leaders = None
     board = view.config.leaderboard
     if board and board in metrics:
-        leaders = {"slug": board, "title": campaign.leaderboard_title or f"Top {metrics[board]['label']}",
+        leaders = {"slug": board, "title": campaign.leaderboard_title or leaderboard_title(view.config, board),
                    "currency": unit(board), "rows": leader_rows(metrics[board]["groups"])}
     now = time.time()
     ticker = snapshot.get("ticker")
@@ -197,6 +197,17 @@ def screen_context(view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str
         "donation_label": short_url(campaign.donation_url),
         "heartbeat_seconds": HEARTBEAT_SECONDS,
     }
+
+
+def leaderboard_title(config: CampaignConfig, slug: str) -> str:
+    """"Top platforms", "Top teams": named after the attribute the metric groups by."""
+    spec = next((s for s in config.specs if s.slug == slug), None)
+    path = list(spec.group_path) if spec and spec.group_path else [config.displays[slug].label]
+    if len(path) > 1 and path[-1].lower() in ("name", "id", "title", "label", "display_name"):
+        path.pop()  # team.name: "Top teams"
+    group = path[-1]
+    group = re.sub(r"(?<=[a-z])(?=[A-Z])|_", " ", group).lower()
+    return f"Top {group if group.endswith('s') else group + 's'}"
 
 
 def _epoch(value) -> float | None:

@@ -66,7 +66,9 @@ class Campaign(models.Model):
         help_text="Metric whose groups (teams, fundraisers) leaderboard screens rank. "
                   "Default: the headline metric, if it has a group-by.",
     )
-    leaderboard_title = models.CharField(max_length=100, blank=True, default="Top teams")
+    leaderboard_title = models.CharField(
+        max_length=100, blank=True, help_text="e.g. Top teams. Empty: named after the group-by (Top platforms)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='campaign',
             name='leaderboard_title',
-            field=models.CharField(blank=True, default='Top teams', max_length=100),
+            field=models.CharField(blank=True, help_text='e.g. Top teams. Empty: named after the group-by (Top platforms).', max_length=100),
         ),
         migrations.AddField(
             model_name='campaign',

@@ -221,3 +221,12 @@ def test_text_colour_follows_the_background_and_the_countdown_reads_well():
     assert countdown(100, 130, 160) == {"label": "Opens in", "time": "0:30"}
     assert countdown(200, None, 160) == {"label": "Giving has closed", "time": ""}
     assert countdown(100, None, None) is None
+
+
+def test_a_leaderboard_is_named_after_what_it_ranks_unless_organizers_name_it(campaign):
+    from dashboard.kiosk import leaderboard_title
+    from fundraiser.selectors import campaign_config
+
+    assert leaderboard_title(campaign_config(campaign), "raised") == "Top platforms"
+    campaign.metrics.filter(slug="raised").update(group_by_path="team.name")
+    assert leaderboard_title(campaign_config(campaign), "raised") == "Top teams"
