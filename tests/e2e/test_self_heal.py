@@ -44,7 +44,8 @@ def test_a_flushed_redis_is_rebuilt_within_ten_seconds_and_never_shows_a_wrong_t
         recovered_after = time.monotonic() - flushed
         wait_until(lambda: any(u["status"] == "recalculating" for u in sse.updates()), 5,
                    message="an SSE event saying the numbers are being recalculated")
-        wait_until(lambda: sse.updates()[-1]["status"] == "live", 5, message="a live SSE event")
+        wait_until(lambda: sse.updates() and sse.updates()[-1]["status"] == "live", 5,
+                   message="a live SSE event")
     finally:
         sse.close()
 
