@@ -27,13 +27,20 @@ def port_open(host: str, port: int) -> bool:
 def redis_command(port: int, workdir: Path, *, daemonize: bool, log_to_stdout: bool = False) -> list[str]:
     command = [
         redis_server_binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(workdir),
-        "--daemonize", "yes" if daemonize else "no",
-        "--pidfile", str(workdir / f"redis-{port}.pid"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--daemonize",
+        "yes" if daemonize else "no",
+        "--pidfile",
+        str(workdir / f"redis-{port}.pid"),
     ]
     # An empty logfile means standard output (ignored by a daemonized server).
     logfile = "" if log_to_stdout and not daemonize else str(workdir / f"redis-{port}.log")

@@ -50,8 +50,9 @@ def _number(value: Any, kind: type, low: float, high: float) -> float | int | No
     return kind(min(high, max(low, value)))
 
 
-def record_heartbeat(*, campaign_id: int, screen_id: int, report: dict[str, Any],
-                     store: Store | None = None) -> None:
+def record_heartbeat(
+    *, campaign_id: int, screen_id: int, report: dict[str, Any], store: Store | None = None
+) -> None:
     store = store or Store()
     data = {**clean_report(report), "at": round(time.time(), 3)}
     store.redis.set(heartbeat_key(store, campaign_id, screen_id), json.dumps(data), ex=KEPT_SECONDS)

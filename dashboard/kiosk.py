@@ -43,12 +43,21 @@ from .screens import (
 
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,64}"
 BLOCKED = {
-    "unknown": (404, "This screen link is not valid",
-                "Check the address, or ask the organizers for this screen's link."),
-    "replaced": (403, "This screen's link was replaced",
-                 "The organizers gave this screen a new link. Open the new one on this display."),
-    "revoked": (403, "This screen was switched off",
-                "The organizers turned this screen off. It comes back by itself when they turn it on."),
+    "unknown": (
+        404,
+        "This screen link is not valid",
+        "Check the address, or ask the organizers for this screen's link.",
+    ),
+    "replaced": (
+        403,
+        "This screen's link was replaced",
+        "The organizers gave this screen a new link. Open the new one on this display.",
+    ),
+    "revoked": (
+        403,
+        "This screen was switched off",
+        "The organizers turned this screen off. It comes back by itself when they turn it on.",
+    ),
 }
 BARS_BY_LAYOUT = {Screen.BREAKDOWN: 10, Screen.SPLIT: 6}
 
@@ -84,13 +93,30 @@ class ScreenView:
         """Changes whenever what the page was rendered with changes: open screens then reload."""
         c, s = self.campaign, self.screen
         parts = [
-            s.layout, s.show_ticker, s.show_qr, c.name, c.currency, c.logo_url, c.donation_url,
-            c.accent_color, c.bar_color, c.background_color, c.leaderboard_title,
-            c.starts_at and c.starts_at.timestamp(), c.ends_at and c.ends_at.timestamp(),
+            s.layout,
+            s.show_ticker,
+            s.show_qr,
+            c.name,
+            c.currency,
+            c.logo_url,
+            c.donation_url,
+            c.accent_color,
+            c.bar_color,
+            c.background_color,
+            c.leaderboard_title,
+            c.starts_at and c.starts_at.timestamp(),
+            c.ends_at and c.ends_at.timestamp(),
             {slug: [d.label, d.places, d.is_money] for slug, d in self.config.displays.items()},
-            self.config.goal and [self.config.goal.metric, self.config.goal.group,
-                                  self.config.goal.target_minor, self.config.goal.label],
-            self.config.leaderboard, self.milestones, asset_build(),
+            self.config.goal
+            and [
+                self.config.goal.metric,
+                self.config.goal.group,
+                self.config.goal.target_minor,
+                self.config.goal.label,
+            ],
+            self.config.leaderboard,
+            self.milestones,
+            asset_build(),
         ]
         encoded = json.dumps(parts, default=str, sort_keys=True).encode()
         return hashlib.blake2b(encoded, digest_size=8).hexdigest()
@@ -134,8 +160,9 @@ def screen_snapshot(view: ScreenView) -> dict[str, Any]:
     return snapshot
 
 
-def screen_context(view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str, str],
-                   preview: bool = False) -> dict[str, Any]:
+def screen_context(
+    view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str, str], preview: bool = False
+) -> dict[str, Any]:
     campaign, screen, layout = view.campaign, view.screen, view.layout
     metrics = snapshot.get("metrics", {})
     currency = snapshot["currency"]
@@ -158,13 +185,22 @@ def screen_context(view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str
     if layout.breakdown and layout.breakdown in metrics:
         metric = metrics[layout.breakdown]
         rows, more = bar_rows(metric["groups"], bar_limit)
-        breakdown = {"slug": layout.breakdown, "title": f"{metric['label']} by {layout.breakdown_by}",
-                     "currency": unit(layout.breakdown), "rows": rows, "more": more}
+        breakdown = {
+            "slug": layout.breakdown,
+            "title": f"{metric['label']} by {layout.breakdown_by}",
+            "currency": unit(layout.breakdown),
+            "rows": rows,
+            "more": more,
+        }
     leaders = None
     board = view.config.leaderboard
     if board and board in metrics:
-        leaders = {"slug": board, "title": campaign.leaderboard_title or leaderboard_title(view.config, board),
-                   "currency": unit(board), "rows": leader_rows(metrics[board]["groups"])}
+        leaders = {
+            "slug": board,
+            "title": campaign.leaderboard_title or leaderboard_title(view.config, board),
+            "currency": unit(board),
+            "rows": leader_rows(metrics[board]["groups"]),
+        }
     now = time.time()
     ticker = snapshot.get("ticker")
     return {
@@ -178,11 +214,23 @@ def screen_context(view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str
         "theme": theme_style(campaign),
         "layout": layout,
         "headline": headline,
-        "goal": goal and {**goal, "width": progress_width(goal["percent"]),
-                          "whole_percent": whole_percent(goal["current"], goal["target"])},
+        "goal": goal
+        and {
+            **goal,
+            "width": progress_width(goal["percent"]),
+            "whole_percent": whole_percent(goal["current"], goal["target"]),
+        },
         "scale": headline and progress_scale(headline["value"], goal, view.milestones),
-        "stats": [{"slug": slug, "label": metrics[slug]["label"], "value": metrics[slug]["total"],
-                   "currency": unit(slug)} for slug in layout.stats if slug in metrics],
+        "stats": [
+            {
+                "slug": slug,
+                "label": metrics[slug]["label"],
+                "value": metrics[slug]["total"],
+                "currency": unit(slug),
+            }
+            for slug in layout.stats
+            if slug in metrics
+        ],
         "breakdown": breakdown,
         "bar_limit": bar_limit,
         "leaders": leaders,
@@ -200,7 +248,7 @@ def screen_context(view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str
 
 
 def leaderboard_title(config: CampaignConfig, slug: str) -> str:
-    """"Top platforms", "Top teams": named after the attribute the metric groups by."""
+    """ "Top platforms", "Top teams": named after the attribute the metric groups by."""
     spec = next((s for s in config.specs if s.slug == slug), None)
     path = list(spec.group_path) if spec and spec.group_path else [config.displays[slug].label]
     if len(path) > 1 and path[-1].lower() in ("name", "id", "title", "label", "display_name"):
@@ -216,10 +264,15 @@ def _epoch(value) -> float | None:
 
 def theme_style(campaign: Campaign) -> str:
     """CSS custom properties of the campaign's colours (validated #rrggbb, so safe in a style)."""
-    colours = {"--bg": campaign.background_color, "--accent": campaign.accent_color,
-               "--bar": campaign.bar_color, "--fg": contrast_text(campaign.background_color)}
-    return "; ".join(f"{name}: {value}" for name, value in colours.items()
-                     if re.fullmatch(r"#[0-9a-fA-F]{6}", value))
+    colours = {
+        "--bg": campaign.background_color,
+        "--accent": campaign.accent_color,
+        "--bar": campaign.bar_color,
+        "--fg": contrast_text(campaign.background_color),
+    }
+    return "; ".join(
+        f"{name}: {value}" for name, value in colours.items() if re.fullmatch(r"#[0-9a-fA-F]{6}", value)
+    )
 
 
 def short_url(url: str) -> str:
@@ -237,10 +290,14 @@ def qr_svg(url: str) -> SafeString:
     import qrcode
     from qrcode.image.svg import SvgPathImage
 
-    image = qrcode.make(url, image_factory=SvgPathImage, border=2,
-                        error_correction=qrcode.constants.ERROR_CORRECT_M)
+    image = qrcode.make(
+        url, image_factory=SvgPathImage, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M
+    )
     svg = image.to_string(encoding="unicode")
-    svg = re.sub(r'^<svg width="[^"]*" height="[^"]*"',
-                 f'<svg class="qr-code" role="img" aria-label="{escape("QR code: " + url)}" '
-                 'shape-rendering="crispEdges"', svg)
+    svg = re.sub(
+        r'^<svg width="[^"]*" height="[^"]*"',
+        f'<svg class="qr-code" role="img" aria-label="{escape("QR code: " + url)}" '
+        'shape-rendering="crispEdges"',
+        svg,
+    )
     return mark_safe(svg)  # noqa: S308 - generated by qrcode from path data; the URL is escaped

@@ -64,8 +64,9 @@ class ResilientRedisListener:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 if not lost:
-                    log.warning("event relay: lost Redis pub/sub (%s: %s); reconnecting",
-                                type(exc).__name__, exc)
+                    log.warning(
+                        "event relay: lost Redis pub/sub (%s: %s); reconnecting", type(exc).__name__, exc
+                    )
             finally:
                 self.connected = False
                 with suppress(Exception):
@@ -85,8 +86,9 @@ class ResilientRedisListener:
 
         # No retries inside redis-py: its pub/sub would reconnect quietly and we would not know
         # that messages were lost in between. Every failure comes here instead.
-        client = Redis(**self.redis_kwargs, retry=Retry(NoBackoff(), 0), socket_connect_timeout=3,
-                       socket_keepalive=True)
+        client = Redis(
+            **self.redis_kwargs, retry=Retry(NoBackoff(), 0), socket_connect_timeout=3, socket_keepalive=True
+        )
         return client, client.pubsub()
 
     async def _pump(self, pubsub) -> None:

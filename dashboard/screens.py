@@ -129,8 +129,9 @@ MAX_LEADERS = 10
 MAX_TICKER = 12  # gifts a screen lists; the oldest are cut by the layout when space runs out
 
 
-def progress_scale(current: str, goal: dict[str, Any] | None, milestones: list[dict[str, str]]
-                   ) -> dict[str, Any]:
+def progress_scale(
+    current: str, goal: dict[str, Any] | None, milestones: list[dict[str, str]]
+) -> dict[str, Any]:
     """Where the thermometer stands, with exact decimals (screen.js computes the same).
 
     The scale runs to the goal until it is reached, then to the next stretch milestone, so the
@@ -153,12 +154,21 @@ def progress_scale(current: str, goal: dict[str, Any] | None, milestones: list[d
         "top": top_target and {"amount": top_target["amount"], "label": top_target["label"]},
         "fill": progress_width(float(100 * value / top)),
         "ticks": [
-            {"amount": t["amount"], "label": t["label"], "position": f"{100 * amount / top:.2f}",
-             "reached": value >= amount}
-            for amount, t in ordered if amount < top
+            {
+                "amount": t["amount"],
+                "label": t["label"],
+                "position": f"{100 * amount / top:.2f}",
+                "reached": value >= amount,
+            }
+            for amount, t in ordered
+            if amount < top
         ],
-        "next": upcoming and {"amount": upcoming[1]["amount"], "label": upcoming[1]["label"],
-                              "remaining": f"{upcoming[0] - value:f}"},
+        "next": upcoming
+        and {
+            "amount": upcoming[1]["amount"],
+            "label": upcoming[1]["label"],
+            "remaining": f"{upcoming[0] - value:f}",
+        },
     }
 
 

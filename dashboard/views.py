@@ -85,20 +85,33 @@ def blocked(request: HttpRequest, access: Access, *, as_json: bool = False) -> H
     status, title, text = BLOCKED[access.state]
     if as_json:
         return JsonResponse({"screen": access.state, "error": title}, status=status)
-    return render(request, "dashboard/screen_message.html",
-                  {"title": title, "text": text, "state": access.state}, status=status)
+    return render(
+        request,
+        "dashboard/screen_message.html",
+        {"title": title, "text": text, "state": access.state},
+        status=status,
+    )
 
 
-def render_screen(request: HttpRequest, screen: Screen, *, urls: dict[str, str],
-                  preview: bool = False) -> HttpResponse:
+def render_screen(
+    request: HttpRequest, screen: Screen, *, urls: dict[str, str], preview: bool = False
+) -> HttpResponse:
     view = screen_view(screen)
     try:
         snapshot = screen_snapshot(view)
     except RedisError:
         log.warning("screen %s rendered while Redis is unavailable", screen.pk)
-        return render(request, "dashboard/screen_message.html",
-                      {"title": "Connecting…", "text": "The live numbers will appear in a moment.",
-                       "state": "unavailable", "retry_url": urls["snapshot"]}, status=503)
+        return render(
+            request,
+            "dashboard/screen_message.html",
+            {
+                "title": "Connecting…",
+                "text": "The live numbers will appear in a moment.",
+                "state": "unavailable",
+                "retry_url": urls["snapshot"],
+            },
+            status=503,
+        )
     context = screen_context(view, snapshot, urls=urls, preview=preview)
     return render(request, "dashboard/screen.html", context)
 

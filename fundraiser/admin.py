@@ -23,8 +23,17 @@ from .selectors import campaign_config
 class MetricInline(admin.TabularInline):
     model = Metric
     extra = 0
-    fields = ("slug", "label", "aggregation", "value_path", "group_by_path", "filter_path",
-              "filter_value", "decimal_places", "is_money")
+    fields = (
+        "slug",
+        "label",
+        "aggregation",
+        "value_path",
+        "group_by_path",
+        "filter_path",
+        "filter_value",
+        "decimal_places",
+        "is_money",
+    )
 
 
 class MilestoneInline(admin.TabularInline):
@@ -32,7 +41,9 @@ class MilestoneInline(admin.TabularInline):
     extra = 0
     fields = ("amount", "label")
     verbose_name = "milestone or stretch goal"
-    verbose_name_plural = "Milestones and stretch goals (screens celebrate each once, in the headline goal's unit)"
+    verbose_name_plural = (
+        "Milestones and stretch goals (screens celebrate each once, in the headline goal's unit)"
+    )
 
 
 def publish_config_change(slug: str) -> None:
@@ -62,24 +73,80 @@ def _keys(raw: Any) -> str:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "table_name", "is_active", "ingestion_status", "rejected_records",
-                    "live_page")
+    list_display = (
+        "name",
+        "slug",
+        "table_name",
+        "is_active",
+        "ingestion_status",
+        "rejected_records",
+        "live_page",
+    )
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MetricInline, MilestoneInline]
-    readonly_fields = ("ingestion_status", "records_read", "rejected_records", "last_record",
-                       "last_error", "rebuild_progress", "shards", "recent_rejects", "live_page",
-                       "screens_link")
+    readonly_fields = (
+        "ingestion_status",
+        "records_read",
+        "rejected_records",
+        "last_record",
+        "last_error",
+        "rebuild_progress",
+        "shards",
+        "recent_rejects",
+        "live_page",
+        "screens_link",
+    )
     actions = ["rebuild_aggregates"]
     fieldsets = [
-        (None, {"fields": ("name", "slug", "currency", "goal_amount", "headline_goal",
-                           "starts_at", "ends_at", "is_active")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "currency",
+                    "goal_amount",
+                    "headline_goal",
+                    "starts_at",
+                    "ends_at",
+                    "is_active",
+                )
+            },
+        ),
         ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
-        ("Ingestion health", {"fields": ("ingestion_status", "records_read", "rejected_records",
-                                         "last_record", "last_error", "rebuild_progress",
-                                         "shards", "recent_rejects", "live_page")}),
-        ("Display screens", {"fields": ("screens_link", "accent_color", "bar_color", "background_color",
-                                        "logo_url", "donation_url", "donor_name_path", "anonymous_path",
-                                        "leaderboard_metric", "leaderboard_title")}),
+        (
+            "Ingestion health",
+            {
+                "fields": (
+                    "ingestion_status",
+                    "records_read",
+                    "rejected_records",
+                    "last_record",
+                    "last_error",
+                    "rebuild_progress",
+                    "shards",
+                    "recent_rejects",
+                    "live_page",
+                )
+            },
+        ),
+        (
+            "Display screens",
+            {
+                "fields": (
+                    "screens_link",
+                    "accent_color",
+                    "bar_color",
+                    "background_color",
+                    "logo_url",
+                    "donation_url",
+                    "donor_name_path",
+                    "anonymous_path",
+                    "leaderboard_metric",
+                    "leaderboard_title",
+                )
+            },
+        ),
     ]
 
     @admin.action(description="Rebuild aggregates from the table (screens keep their numbers meanwhile)")
@@ -87,10 +154,17 @@ class CampaignAdmin(admin.ModelAdmin):
         store = Store()
         for campaign in queryset.prefetch_related("metrics"):
             store.ensure_meta(campaign.pk)
-            gen = rebuild_start(store=store, config=campaign_config(campaign), replace=True,
-                                reason=f"requested by {request.user.get_username()} in the admin")
-            self.message_user(request, f"{campaign}: rebuilding into generation {gen}. The screens "
-                                       "show the current numbers until the new ones are complete.")
+            gen = rebuild_start(
+                store=store,
+                config=campaign_config(campaign),
+                replace=True,
+                reason=f"requested by {request.user.get_username()} in the admin",
+            )
+            self.message_user(
+                request,
+                f"{campaign}: rebuilding into generation {gen}. The screens "
+                "show the current numbers until the new ones are complete.",
+            )
 
     @admin.display(description="Shards")
     def shards(self, obj: Campaign) -> str:
@@ -100,15 +174,26 @@ class CampaignAdmin(admin.ModelAdmin):
         if not health["shards"]:
             return "none read yet"
         rows = format_html_join(
-            "", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((shard_id, "finished" if s["finished"] else "reading", s["last_sequence_number"],
-              f"{s['lag_seconds']:.1f} s", s["records_per_second"])
-             for shard_id, s in sorted(health["shards"].items())),
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    shard_id,
+                    "finished" if s["finished"] else "reading",
+                    s["last_sequence_number"],
+                    f"{s['lag_seconds']:.1f} s",
+                    s["records_per_second"],
+                )
+                for shard_id, s in sorted(health["shards"].items())
+            ),
         )
         problems = "; ".join(health["problems"]) or "healthy"
         return format_html(
             "<p>{}</p><table><thead><tr><th>Shard</th><th>State</th><th>Last sequence number</th>"
-            "<th>Lag</th><th>Records/s</th></tr></thead><tbody>{}</tbody></table>", problems, rows)
+            "<th>Lag</th><th>Records/s</th></tr></thead><tbody>{}</tbody></table>",
+            problems,
+            rows,
+        )
 
     @admin.display(description="Backfill / rebuild")
     def rebuild_progress(self, obj: Campaign) -> str:
@@ -123,16 +208,19 @@ class CampaignAdmin(admin.ModelAdmin):
         total = max(progress.estimate, progress.items)
         percent = f" ({100 * progress.items / total:.1f}%)" if total else ""
         state = "scan done, catching up with the stream" if progress.done else "scanning"
-        return (f"generation {progress.gen}, {state}: {progress.items:,} of about {total:,} items"
-                f"{percent}, {sum(s.done for s in progress.segments)}/{len(progress.segments)} "
-                f"segments done, started {_when(progress.started_at)}. "
-                f"Reason: {meta.get('rebuild_reason', '—')}")
+        return (
+            f"generation {progress.gen}, {state}: {progress.items:,} of about {total:,} items"
+            f"{percent}, {sum(s.done for s in progress.segments)}/{len(progress.segments)} "
+            f"segments done, started {_when(progress.started_at)}. "
+            f"Reason: {meta.get('rebuild_reason', '—')}"
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "headline_goal":
             object_id = request.resolver_match.kwargs.get("object_id")
             kwargs["queryset"] = Goal.objects.filter(metric__campaign_id=object_id).select_related(
-                "metric__campaign")
+                "metric__campaign"
+            )
         if db_field.name == "leaderboard_metric":
             object_id = request.resolver_match.kwargs.get("object_id")
             kwargs["queryset"] = Metric.objects.filter(campaign_id=object_id).exclude(group_by_path="")
@@ -149,8 +237,12 @@ class CampaignAdmin(admin.ModelAdmin):
             return "—"
         url = reverse("admin:fundraiser_screen_changelist") + f"?campaign__id__exact={obj.pk}"
         count = obj.screens.count()
-        return format_html('<a href="{}">{} screen{}</a> (add, preview, rotate or revoke them there)',
-                           url, count, "" if count == 1 else "s")
+        return format_html(
+            '<a href="{}">{} screen{}</a> (add, preview, rotate or revoke them there)',
+            url,
+            count,
+            "" if count == 1 else "s",
+        )
 
     def _meta(self, obj: Campaign) -> dict[str, str]:
         if not obj.pk:
@@ -170,8 +262,9 @@ class CampaignAdmin(admin.ModelAdmin):
         meta = self._meta(obj)
         status = meta.get("status") or ("live" if meta.get("records") else "waiting for records")
         if status == "needs_rebuild":
-            return format_html("<strong style='color:#b00'>needs rebuild</strong>: {}",
-                               meta.get("rebuild_reason", ""))
+            return format_html(
+                "<strong style='color:#b00'>needs rebuild</strong>: {}", meta.get("rebuild_reason", "")
+            )
         return status
 
     @admin.display(description="Records read")
@@ -198,13 +291,18 @@ class CampaignAdmin(admin.ModelAdmin):
         if not rejects:
             return "none"
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            ((_when(r.get("at")), r.get("event"), r.get("reason"), _keys(r.get("keys")), r.get("sequence"))
-             for r in rejects),
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            (
+                (_when(r.get("at")), r.get("event"), r.get("reason"), _keys(r.get("keys")), r.get("sequence"))
+                for r in rejects
+            ),
         )
         return format_html(
             "<table><thead><tr><th>When</th><th>Event</th><th>Reason</th><th>Keys</th>"
-            "<th>Sequence</th></tr></thead><tbody>{}</tbody></table>", rows)
+            "<th>Sequence</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="Live page")
     def live_page(self, obj: Campaign) -> str:
@@ -237,8 +335,7 @@ class ScreenAdmin(admin.ModelAdmin):
     list_display = ("name", "campaign", "layout", "online", "state", "last_seen", "viewport", "preview")
     list_filter = ("campaign", "layout")
     list_select_related = ("campaign",)
-    fields = ("campaign", "name", "layout", "show_ticker", "show_qr", "link", "online", "state",
-              "preview")
+    fields = ("campaign", "name", "layout", "show_ticker", "show_qr", "link", "online", "state", "preview")
     readonly_fields = ("link", "online", "state", "preview")
     actions = ("rotate_links", "revoke", "restore")
 
@@ -280,7 +377,9 @@ class ScreenAdmin(admin.ModelAdmin):
         beat = self._heartbeat(obj) or {}
         state = self._state(obj)
         shown = beat.get("layout")
-        note = f" (showing {shown} layout: reloading)" if state.online and shown and shown != obj.layout else ""
+        note = (
+            f" (showing {shown} layout: reloading)" if state.online and shown and shown != obj.layout else ""
+        )
         return state.summary + note
 
     @admin.display(description="Last seen")
@@ -309,7 +408,9 @@ class ScreenAdmin(admin.ModelAdmin):
         return format_html(
             "/s/{}…/ (issued {}). The full link is shown only when it is issued: to set up a display "
             "again, use the <em>Rotate link</em> action (the old link stops working).",
-            obj.token_hint, issued)
+            obj.token_hint,
+            issued,
+        )
 
     # --- saving and actions ---------------------------------------------------------------------
     def save_model(self, request, obj: Screen, form, change):
@@ -322,10 +423,16 @@ class ScreenAdmin(admin.ModelAdmin):
 
     def _show_link(self, request, screen: Screen, token: str) -> None:
         url = request.build_absolute_uri(reverse("dashboard:screen", args=[token]))
-        messages.success(request, format_html(
-            "Kiosk link for <strong>{}</strong>: <a href=\"{}\" target=\"_blank\" rel=\"noopener\">"
-            "<code>{}</code></a> — open it on the display. Copy it now: it is not shown again.",
-            screen.name, url, url))
+        messages.success(
+            request,
+            format_html(
+                'Kiosk link for <strong>{}</strong>: <a href="{}" target="_blank" rel="noopener">'
+                "<code>{}</code></a> — open it on the display. Copy it now: it is not shown again.",
+                screen.name,
+                url,
+                url,
+            ),
+        )
 
     def delete_model(self, request, obj: Screen):
         self._forget(obj)
@@ -349,8 +456,15 @@ class ScreenAdmin(admin.ModelAdmin):
     def rotate_links(self, request, queryset):
         for screen in queryset:
             token = screen.issue_token()
-            screen.save(update_fields=["token_digest", "previous_token_digest", "token_hint",
-                                       "token_issued_at", "updated_at"])
+            screen.save(
+                update_fields=[
+                    "token_digest",
+                    "previous_token_digest",
+                    "token_hint",
+                    "token_issued_at",
+                    "updated_at",
+                ]
+            )
             self._show_link(request, screen, token)
             publish_config_change(screen.campaign.slug)
 
@@ -374,10 +488,16 @@ class ScreenAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<int:screen_id>/preview/", wrap(self.preview_page), name="fundraiser_screen_preview"),
-            path("<int:screen_id>/preview/snapshot.json", wrap(self.preview_snapshot),
-                 name="fundraiser_screen_preview_snapshot"),
-            path("<int:screen_id>/preview/events/", wrap(self.preview_events),
-                 name="fundraiser_screen_preview_events"),
+            path(
+                "<int:screen_id>/preview/snapshot.json",
+                wrap(self.preview_snapshot),
+                name="fundraiser_screen_preview_snapshot",
+            ),
+            path(
+                "<int:screen_id>/preview/events/",
+                wrap(self.preview_events),
+                name="fundraiser_screen_preview_events",
+            ),
         ] + super().get_urls()
 
     def _previewed(self, request, screen_id: int) -> Screen:

@@ -558,14 +558,19 @@ def ensure_screens(config: DemoConfig) -> list[tuple[str, str]]:
         campaign.logo_url = f"{config.base_url}/static/dashboard/demo-logo.svg"
         campaign.save(update_fields=["donation_url", "logo_url"])
     if not campaign.milestones.exists():
-        for amount, label in ((10_000, "First ten thousand"), (25_000, "Halfway"), (75_000, "Stretch: a new van")):
+        for amount, label in (
+            (10_000, "First ten thousand"),
+            (25_000, "Halfway"),
+            (75_000, "Stretch: a new van"),
+        ):
             Milestone.objects.create(campaign=campaign, amount=Decimal(amount), label=label)
     saved_path = config.run_dir / "screens.json"
     saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
     urls = []
     for layout, _ in Screen.LAYOUTS:
         screen = Screen.objects.filter(campaign=campaign, layout=layout).first() or Screen(
-            campaign=campaign, name=f"Demo {layout}", layout=layout)
+            campaign=campaign, name=f"Demo {layout}", layout=layout
+        )
         token = saved.get(layout, "")
         if not screen.pk or not token or not screen.token_matches(token) or screen.is_revoked:
             token = screen.issue_token()

@@ -40,34 +40,49 @@ class Campaign(models.Model):
     )
     # --- how the display screens look and what they show ---
     accent_color = models.CharField(
-        max_length=7, default="#3ee08f", validators=[COLOR_VALIDATOR],
+        max_length=7,
+        default="#3ee08f",
+        validators=[COLOR_VALIDATOR],
         help_text="Progress, percent and highlights on the screens (#rrggbb).",
     )
     bar_color = models.CharField(
         max_length=7, default="#5aa9ff", validators=[COLOR_VALIDATOR], help_text="Bars per group (#rrggbb)."
     )
     background_color = models.CharField(
-        max_length=7, default="#060a16", validators=[COLOR_VALIDATOR],
+        max_length=7,
+        default="#060a16",
+        validators=[COLOR_VALIDATOR],
         help_text="Screen background (#rrggbb). Dark reads best on projectors; text colour follows.",
     )
     logo_url = models.URLField(blank=True, help_text="Logo shown in the screens' header (PNG or SVG).")
     donation_url = models.URLField(blank=True, help_text="Where to give: shown on the screens as a QR code.")
     donor_name_path = models.CharField(
-        max_length=255, blank=True, default="name", validators=[PATH_VALIDATOR],
+        max_length=255,
+        blank=True,
+        default="name",
+        validators=[PATH_VALIDATOR],
         help_text="Attribute holding the name a donor chose to display in the recent gifts ticker. "
-                  "Empty: every gift shows as Anonymous.",
+        "Empty: every gift shows as Anonymous.",
     )
     anonymous_path = models.CharField(
-        max_length=255, blank=True, validators=[PATH_VALIDATOR],
+        max_length=255,
+        blank=True,
+        validators=[PATH_VALIDATOR],
         help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
     )
     leaderboard_metric = models.ForeignKey(
-        "Metric", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "Metric",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Metric whose groups (teams, fundraisers) leaderboard screens rank. "
-                  "Default: the headline metric, if it has a group-by.",
+        "Default: the headline metric, if it has a group-by.",
     )
     leaderboard_title = models.CharField(
-        max_length=100, blank=True, help_text="e.g. Top teams. Empty: named after the group-by (Top platforms)."
+        max_length=100,
+        blank=True,
+        help_text="e.g. Top teams. Empty: named after the group-by (Top platforms).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -91,8 +106,9 @@ class Campaign(models.Model):
                 raise ValidationError({"leaderboard_metric": "Choose a metric with a group-by (teams…)."})
         for field in ("donor_name_path", "anonymous_path"):
             if is_contact_path(getattr(self, field)):
-                raise ValidationError({field: "This attribute looks like contact details: screens never "
-                                              "show those."})
+                raise ValidationError(
+                    {field: "This attribute looks like contact details: screens never show those."}
+                )
 
 
 def is_contact_path(path: str) -> bool:
@@ -113,17 +129,22 @@ class Metric(models.Model):
     label = models.CharField(max_length=100, blank=True)
     aggregation = models.CharField(max_length=20, choices=AGGREGATIONS, default=SUM)
     value_path = models.CharField(
-        max_length=255, blank=True, validators=[PATH_VALIDATOR],
+        max_length=255,
+        blank=True,
+        validators=[PATH_VALIDATOR],
         help_text="Attribute to sum or count distinct, e.g. amount or payment.amount.",
     )
     group_by_path = models.CharField(
-        max_length=255, blank=True, validators=[PATH_VALIDATOR],
+        max_length=255,
+        blank=True,
+        validators=[PATH_VALIDATOR],
         help_text="Optional attribute to break the metric down by, e.g. platform.",
     )
     filter_path = models.CharField(max_length=255, blank=True, validators=[PATH_VALIDATOR])
     filter_value = models.CharField(max_length=255, blank=True)
     decimal_places = models.PositiveSmallIntegerField(
-        default=2, validators=[MaxValueValidator(6)],
+        default=2,
+        validators=[MaxValueValidator(6)],
         help_text="Exact precision kept for sums (2 for cents). Values with more are rejected.",
     )
     is_money = models.BooleanField(default=True, help_text="Shown with the campaign currency.")
@@ -172,7 +193,9 @@ class Milestone(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="milestones")
     amount = models.DecimalField(
-        max_digits=18, decimal_places=6, validators=[MinValueValidator(Decimal("0.000001"))],
+        max_digits=18,
+        decimal_places=6,
+        validators=[MinValueValidator(Decimal("0.000001"))],
         help_text="In the headline goal's unit (e.g. 25000 for $25,000).",
     )
     label = models.CharField(max_length=100, help_text="e.g. Halfway there, Stretch goal: a new van.")

@@ -67,8 +67,12 @@ def metric_spec(metric: Metric) -> MetricSpec:
 def campaign_config(campaign: Campaign) -> CampaignConfig:
     metrics = list(campaign.metrics.all())
     displays = {
-        m.slug: MetricDisplay(m.slug, m.display_label, m.decimal_places if m.aggregation == Metric.SUM else 0,
-                              m.is_money and m.aggregation == Metric.SUM)
+        m.slug: MetricDisplay(
+            m.slug,
+            m.display_label,
+            m.decimal_places if m.aggregation == Metric.SUM else 0,
+            m.is_money and m.aggregation == Metric.SUM,
+        )
         for m in metrics
     }
     return CampaignConfig(
@@ -120,8 +124,7 @@ def headline_goal(campaign: Campaign, metrics: list[Metric]) -> GoalConfig | Non
     goal: Goal | None = campaign.headline_goal
     if goal is not None:
         places = goal.metric.decimal_places if goal.metric.aggregation == Metric.SUM else 0
-        return GoalConfig(goal.metric.slug, goal.group, int(goal.target.scaleb(places)),
-                          goal.label or "Goal")
+        return GoalConfig(goal.metric.slug, goal.group, int(goal.target.scaleb(places)), goal.label or "Goal")
     money = [m for m in metrics if m.aggregation == Metric.SUM]
     if money and campaign.goal_amount:
         metric = money[0]

@@ -72,8 +72,15 @@ class ShardState:
         self.reads.append((now, records))
         window = [(t, n) for t, n in self.reads if now - t <= RATE_WINDOW_SECONDS]
         self.reported = now
-        return json.dumps({"seq": self.checkpoint, "created": self.last_created, "read_at": now,
-                           "behind": behind, "rps": round(sum(n for _, n in window) / RATE_WINDOW_SECONDS, 1)})
+        return json.dumps(
+            {
+                "seq": self.checkpoint,
+                "created": self.last_created,
+                "read_at": now,
+                "behind": behind,
+                "rps": round(sum(n for _, n in window) / RATE_WINDOW_SECONDS, 1),
+            }
+        )
 
 
 @dataclass
@@ -169,8 +176,9 @@ class Consumer:
             if run is None or _source(run.config) != _source(config):
                 if run is not None:
                     self.release_campaign(run)
-                reader = StreamReader(table=config.table_name, region=config.region,
-                                      endpoint_url=config.endpoint_url)
+                reader = StreamReader(
+                    table=config.table_name, region=config.region, endpoint_url=config.endpoint_url
+                )
                 self.runs[campaign_id] = CampaignRun(config=config, reader=reader, discovered=-math.inf)
                 self.store.ensure_meta(campaign_id)
             else:
@@ -184,13 +192,18 @@ class Consumer:
         try:
             info = run.reader.describe()
             if not info.arn:
-                self.report(campaign_id, status="no_stream",
-                            last_error=f"table {run.config.table_name} has no stream enabled")
+                self.report(
+                    campaign_id,
+                    status="no_stream",
+                    last_error=f"table {run.config.table_name} has no stream enabled",
+                )
                 return
             if info.view_type not in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
-                self.report(campaign_id, status="bad_stream",
-                            last_error=f"stream view type {info.view_type}: enable NEW_IMAGE or "
-                                       "NEW_AND_OLD_IMAGES")
+                self.report(
+                    campaign_id,
+                    status="bad_stream",
+                    last_error=f"stream view type {info.view_type}: enable NEW_IMAGE or NEW_AND_OLD_IMAGES",
+                )
                 return
             if info.arn != run.stream_arn:
                 self.release_campaign(run)
@@ -211,8 +224,9 @@ class Consumer:
             return
         meta = self.store.meta(campaign_id)
         if meta.get("status") in STREAM_PROBLEMS:
-            self.report(campaign_id, last_error="",
-                        status="live" if meta.get("gen", "0") != "0" else "recalculating")
+            self.report(
+                campaign_id, last_error="", status="live" if meta.get("gen", "0") != "0" else "recalculating"
+            )
         run.shards = {s.shard_id: s for s in shards}
         self.forget_vanished(run, checkpoints)
         ready = [s for s in shards if _ready(s, run.shards, checkpoints)]
@@ -224,8 +238,11 @@ class Consumer:
         vanished = [sid for sid in checkpoints if sid not in run.shards]
         for shard_id in vanished:
             if checkpoints[shard_id] != END:
-                self.needs_rebuild(run, f"shard {shard_id} left the stream before it was read to its "
-                                        f"end (records after {checkpoints[shard_id]} were trimmed unread)")
+                self.needs_rebuild(
+                    run,
+                    f"shard {shard_id} left the stream before it was read to its "
+                    f"end (records after {checkpoints[shard_id]} were trimmed unread)",
+                )
         self.store.forget_shards(run.config.id, run.stream, vanished)
         for shard_id in vanished:
             del checkpoints[shard_id]
@@ -323,13 +340,19 @@ class Consumer:
             if not kwargs or code not in ("TrimmedDataAccessException", "ValidationException"):
                 raise
             if code == "TrimmedDataAccessException":
-                self.needs_rebuild(run, f"shard {shard.shard_id}: records {position} were trimmed "
-                                        "before they were read")
+                self.needs_rebuild(
+                    run, f"shard {shard.shard_id}: records {position} were trimmed before they were read"
+                )
             elif "after" in kwargs:
                 raise  # a checkpoint the service refuses: report it, never jump ahead
             else:
-                log.warning("%s: AT_SEQUENCE_NUMBER %s refused (%s); reading from TRIM_HORIZON, "
-                            "where a trim would go unnoticed", shard.shard_id, shard.starting_sequence, exc)
+                log.warning(
+                    "%s: AT_SEQUENCE_NUMBER %s refused (%s); reading from TRIM_HORIZON, "
+                    "where a trim would go unnoticed",
+                    shard.shard_id,
+                    shard.starting_sequence,
+                    exc,
+                )
             return run.reader.iterator(run.stream_arn, shard.shard_id)
 
     def poll_failed(self, run: CampaignRun, state: ShardState, exc: Exception) -> None:
@@ -349,15 +372,28 @@ class Consumer:
             self.report(run.config.id, last_error=f"{code}: {exc}")
             return
         state.failures += 1
-        delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2 ** state.failures) * random.uniform(0.5, 1.0)
+        delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**state.failures) * random.uniform(0.5, 1.0)
         state.due = self.clock() + delay
         level = logging.INFO if code in TRANSIENT_CODES else logging.WARNING
-        log.log(level, "get_records %s/%s failed (%s), retry in %.2fs", run.config.slug,
-                state.shard.shard_id, code, delay)
+        log.log(
+            level,
+            "get_records %s/%s failed (%s), retry in %.2fs",
+            run.config.slug,
+            state.shard.shard_id,
+            code,
+            delay,
+        )
         self.report(run.config.id, last_error=f"{code}: {exc}")
 
-    def apply(self, run: CampaignRun, state: ShardState, records: list[dict[str, Any]],
-              next_iterator: str | None, *, again: bool = True) -> None:
+    def apply(
+        self,
+        run: CampaignRun,
+        state: ShardState,
+        records: list[dict[str, Any]],
+        next_iterator: str | None,
+        *,
+        again: bool = True,
+    ) -> None:
         config = run.config
         shard_id = state.shard.shard_id
         closed = next_iterator is None
@@ -423,17 +459,20 @@ class Consumer:
         state.iterator = next_iterator
         state.due = self.clock() if records else self.clock() + settings.INGEST_IDLE_POLL_SECONDS
         if result.metrics:
-            publish(config.slug, "update", update_payload(config, result.version, result.metrics,
-                                                           epoch=result.epoch))
+            publish(
+                config.slug,
+                "update",
+                update_payload(config, result.version, result.metrics, epoch=result.epoch),
+            )
         ticker.record_batch(config, records, store=self.store)  # recent gifts for the screens
         if closed:
             log.info("%s finished closed shard %s/%s", self.id, config.slug, shard_id)
             self.release_shard(run, shard_id)
             run.discovered = -math.inf  # its children may be ready now
 
-    def translate(self, config: CampaignConfig, gens: Generations, shard_id: str,
-                  records: list[dict[str, Any]]
-                  ) -> tuple[list[ItemChange], list[dict[str, Any]], Change | None]:
+    def translate(
+        self, config: CampaignConfig, gens: Generations, shard_id: str, records: list[dict[str, Any]]
+    ) -> tuple[list[ItemChange], list[dict[str, Any]], Change | None]:
         """Decode a batch into item changes for every generation (each with its own metric
         definitions), and the records set aside with their reason (judged by the live ones)."""
         changes: list[ItemChange] = []
@@ -477,15 +516,20 @@ class Consumer:
         wanted = specs_json(config.specs)
         reason = ""
         if gens.needs_rebuild_for(wanted):
-            reason = ("metric definitions changed" if gens.live != "0"
-                      else meta.get("rebuild_reason") or "no aggregates yet")
+            reason = (
+                "metric definitions changed"
+                if gens.live != "0"
+                else meta.get("rebuild_reason") or "no aggregates yet"
+            )
         elif meta.get("status") == "needs_rebuild" and (
-                not gens.building or float(meta.get("rebuild_requested_at", 0)) > building_started(meta)):
+            not gens.building or float(meta.get("rebuild_requested_at", 0)) > building_started(meta)
+        ):
             # Records were lost to the stream: a generation already being built missed them too.
             reason = meta.get("rebuild_reason", "needs a rebuild")
         if reason:
-            rebuild_start(store=self.store, config=config, reason=reason,
-                          replace=meta.get("status") == "needs_rebuild")
+            rebuild_start(
+                store=self.store, config=config, reason=reason, replace=meta.get("status") == "needs_rebuild"
+            )
             meta = self.store.meta(config.id)
             gens = Generations.from_meta(meta)
         run.gens = gens
@@ -503,15 +547,20 @@ class Consumer:
         if run.gens is not None:
             log.error("campaign %s: its state is missing from Redis; rebuilding", config.slug)
         self.store.ensure_meta(config.id)
-        self.store.set_meta(config.id, rebuild_reason="aggregates were lost from Redis"
-                            if run.gens is not None else "no aggregates yet")
+        self.store.set_meta(
+            config.id,
+            rebuild_reason="aggregates were lost from Redis" if run.gens is not None else "no aggregates yet",
+        )
         # Leases and checkpoints went with it: forget the shards (no lease to release) and take
         # them again, reading each from its start.
         run.held.clear()
         run.stream_arn, run.discovered = None, -math.inf
         meta = self.store.meta(config.id)
-        publish(config.slug, "update", update_payload(config, 0, {}, epoch=meta.get("epoch", ""),
-                                                      status="recalculating"))
+        publish(
+            config.slug,
+            "update",
+            update_payload(config, 0, {}, epoch=meta.get("epoch", ""), status="recalculating"),
+        )
 
     def ensure_scanner(self, run: CampaignRun) -> None:
         if run.scanner is not None and run.scanner.is_alive():
@@ -544,13 +593,17 @@ class Consumer:
         log.warning("campaign %s: generation %s is live", config.slug, gen)
         run.gens = Generations.from_meta(self.store.meta(config.id))
         snapshot = self.store.snapshot(config.id, config.displays)
-        publish(config.slug, "update", update_payload(config, snapshot.version, snapshot.metrics,
-                                                      epoch=snapshot.epoch))
+        publish(
+            config.slug,
+            "update",
+            update_payload(config, snapshot.version, snapshot.metrics, epoch=snapshot.epoch),
+        )
 
     def needs_rebuild(self, run: CampaignRun, reason: str) -> None:
         log.error("campaign %s needs a rebuild: %s", run.config.slug, reason)
-        self.report(run.config.id, status="needs_rebuild", rebuild_reason=reason,
-                    rebuild_requested_at=time.time())
+        self.report(
+            run.config.id, status="needs_rebuild", rebuild_reason=reason, rebuild_requested_at=time.time()
+        )
 
     def report(self, campaign_id: int, **fields: Any) -> None:
         # ensure_meta first: a bare HSET would create a meta hash without its generation.

@@ -31,7 +31,7 @@ def shard_health(meta: dict[str, str], now: float) -> dict[str, dict[str, Any]]:
             lag = now - float(info["created"])  # records are waiting: how old the newest read is
         else:
             lag = now - float(info.get("read_at") or now)  # at the tip: how long since we looked
-        shards[field[len("shard:"):]] = {
+        shards[field[len("shard:") :]] = {
             "last_sequence_number": info.get("seq"),
             "finished": finished,
             "lag_seconds": round(max(lag, 0.0), 1),

@@ -35,15 +35,31 @@ class MetricSpec:
     decimal_places: int = 0
 
     @classmethod
-    def build(cls, *, slug: str, aggregation: str, value_path: str = "", group_path: str = "",
-              filter_path: str = "", filter_value: str = "", decimal_places: int = 0) -> MetricSpec:
+    def build(
+        cls,
+        *,
+        slug: str,
+        aggregation: str,
+        value_path: str = "",
+        group_path: str = "",
+        filter_path: str = "",
+        filter_value: str = "",
+        decimal_places: int = 0,
+    ) -> MetricSpec:
         def split(path: str) -> tuple[str, ...]:
             return tuple(path.split(".")) if path else ()
 
         if aggregation not in (SUM, COUNT, COUNT_DISTINCT):
             raise ValueError(f"unknown aggregation {aggregation!r}")
-        return cls(slug, aggregation, split(value_path), split(group_path), split(filter_path),
-                   filter_value, decimal_places if aggregation == SUM else 0)
+        return cls(
+            slug,
+            aggregation,
+            split(value_path),
+            split(group_path),
+            split(filter_path),
+            filter_value,
+            decimal_places if aggregation == SUM else 0,
+        )
 
 
 # One increment: (kind, metric slug, group, value). kind "n" adds `value` (an int) to the metric's
@@ -155,8 +171,8 @@ def distinct_digest(value: Any) -> str:
 
 def type_name(value: Any) -> str:
     return {bool: "a boolean", dict: "a map", list: "a list", bytes: "binary"}.get(
-        type(value), "null" if value is None else "a set" if isinstance(value, frozenset) else
-        type(value).__name__
+        type(value),
+        "null" if value is None else "a set" if isinstance(value, frozenset) else type(value).__name__,
     )
 
 

@@ -37,8 +37,10 @@ def specs_json(specs: tuple[MetricSpec, ...]) -> str:
 
 
 def specs_from_json(raw: str) -> tuple[MetricSpec, ...]:
-    return tuple(MetricSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-                 for d in json.loads(raw))
+    return tuple(
+        MetricSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        for d in json.loads(raw)
+    )
 
 
 @dataclass
@@ -50,8 +52,10 @@ class SegmentProgress:
     done: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({"items": self.items, "rejected": self.rejected, "key": self.last_key,
-                           "done": self.done}, separators=(",", ":"))
+        return json.dumps(
+            {"items": self.items, "rejected": self.rejected, "key": self.last_key, "done": self.done},
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, segment: int, raw: str | None) -> SegmentProgress:
@@ -86,27 +90,45 @@ def build_progress(store: Store, campaign_id: int) -> BuildProgress | None:
     plan = json.loads(meta.get(f"scan:{gen}", "{}") or "{}")
     total = int(plan.get("segments", 1))
     segments = [SegmentProgress.from_json(i, meta.get(f"scan:{gen}:{i}")) for i in range(total)]
-    return BuildProgress(gen=gen, segments=segments, estimate=int(plan.get("estimate", 0)),
-                         started_at=float(plan.get("started", time.time())))
+    return BuildProgress(
+        gen=gen,
+        segments=segments,
+        estimate=int(plan.get("estimate", 0)),
+        started_at=float(plan.get("started", time.time())),
+    )
 
 
-def scan_segment(*, store: Store, reader: TableReader, config: CampaignConfig, gen: str,
-                 specs: tuple[MetricSpec, ...], key_names: tuple[str, ...], total_segments: int,
-                 progress: SegmentProgress, stop: threading.Event,
-                 on_page: Callable[[SegmentProgress], None] | None = None) -> None:
+def scan_segment(
+    *,
+    store: Store,
+    reader: TableReader,
+    config: CampaignConfig,
+    gen: str,
+    specs: tuple[MetricSpec, ...],
+    key_names: tuple[str, ...],
+    total_segments: int,
+    progress: SegmentProgress,
+    stop: threading.Event,
+    on_page: Callable[[SegmentProgress], None] | None = None,
+) -> None:
     """Scan one segment from where it stopped, applying each page atomically with its progress."""
     failures = 0
     while not progress.done and not stop.is_set():
         try:
-            page = reader.scan_page(segment=progress.segment, total_segments=total_segments,
-                                    start_key=progress.last_key, limit=settings.INGEST_SCAN_PAGE)
+            page = reader.scan_page(
+                segment=progress.segment,
+                total_segments=total_segments,
+                start_key=progress.last_key,
+                limit=settings.INGEST_SCAN_PAGE,
+            )
         except Exception as exc:
             if error_code(exc) not in TRANSIENT_CODES or failures >= 8:
                 raise
             failures += 1
             delay = min(5.0, 0.1 * 2**failures) * random.uniform(0.5, 1.0)
-            log.info("scan segment %s throttled (%s); retry in %.2fs", progress.segment,
-                     error_code(exc), delay)
+            log.info(
+                "scan segment %s throttled (%s); retry in %.2fs", progress.segment, error_code(exc), delay
+            )
             stop.wait(delay)
             continue
         failures = 0
@@ -117,7 +139,10 @@ def scan_segment(*, store: Store, reader: TableReader, config: CampaignConfig, g
         progress.done = page.last_key is None
         live = store.meta(config.id).get("gen", "0")
         result = store.apply_batch(
-            config.id, changes=changes, gens=(gen,), expect=(live, gen),
+            config.id,
+            changes=changes,
+            gens=(gen,),
+            expect=(live, gen),
             stats={f"scan:{gen}:{progress.segment}": progress.to_json()},
         )
         if result.status != "ok":
@@ -130,8 +155,9 @@ class RebuildAbandoned(RuntimeError):
     """The generation being built was replaced or dropped (Redis lost it, or a newer rebuild)."""
 
 
-def scanned_changes(items: list[dict[str, Any]], specs: tuple[MetricSpec, ...],
-                    key_names: tuple[str, ...], gen: str) -> tuple[list[ItemChange], int]:
+def scanned_changes(
+    items: list[dict[str, Any]], specs: tuple[MetricSpec, ...], key_names: tuple[str, ...], gen: str
+) -> tuple[list[ItemChange], int]:
     changes: list[ItemChange] = []
     rejected = 0
     for raw in items:
@@ -162,8 +188,11 @@ class Generations:
     @classmethod
     def from_meta(cls, meta: dict[str, str]) -> Generations:
         live, building = meta.get("gen", "0"), meta.get("building", "")
-        raw = {gen: meta[f"specs:{gen}"] for gen in (live, building)
-               if gen not in ("", "0") and f"specs:{gen}" in meta}
+        raw = {
+            gen: meta[f"specs:{gen}"]
+            for gen in (live, building)
+            if gen not in ("", "0") and f"specs:{gen}" in meta
+        }
         return cls(live, building, {gen: specs_from_json(r) for gen, r in raw.items()}, raw)
 
     @property
@@ -179,17 +208,20 @@ class Generations:
         return wanted not in (self.specs_raw.get(self.live), self.specs_raw.get(self.building))
 
 
-def rebuild_start(*, store: Store, config: CampaignConfig, reason: str, estimate: int = 0,
-                  replace: bool = False) -> str:
+def rebuild_start(
+    *, store: Store, config: CampaignConfig, reason: str, estimate: int = 0, replace: bool = False
+) -> str:
     """Begin (or keep) building a generation with the campaign's current metric definitions.
 
     replace: start afresh even if a generation of these definitions is being built (it missed
     records, e.g. the stream trimmed them).
     """
-    plan = json.dumps({"segments": settings.INGEST_SCAN_SEGMENTS, "estimate": estimate,
-                       "started": time.time()})
-    gen = store.start_generation(config.id, specs=specs_json(config.specs), plan=plan, reason=reason,
-                                 replace=replace)
+    plan = json.dumps(
+        {"segments": settings.INGEST_SCAN_SEGMENTS, "estimate": estimate, "started": time.time()}
+    )
+    gen = store.start_generation(
+        config.id, specs=specs_json(config.specs), plan=plan, reason=reason, replace=replace
+    )
     log.warning("campaign %s: building generation %s (%s)", config.slug, gen, reason)
     return gen
 
@@ -221,13 +253,17 @@ class ScanLease:
 
     def renew(self) -> bool:
         # Compare-and-extend in one step: a lapsed lease someone else took is not ours to extend.
-        script = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                  "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end")
+        script = (
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+            "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+        )
         return bool(self.redis.eval(script, 1, self.key, self.owner, self.ttl_ms))
 
     def release(self) -> None:
-        script = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                  "return redis.call('DEL', KEYS[1]) else return 0 end")
+        script = (
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+            "return redis.call('DEL', KEYS[1]) else return 0 end"
+        )
         self.redis.eval(script, 1, self.key, self.owner)
 
     def held_by_someone(self) -> bool:
@@ -238,8 +274,14 @@ class ScanLease:
         return holder is not None and holder != self.owner
 
 
-def run_backfill(*, store: Store, config: CampaignConfig, owner: str, stop: threading.Event,
-                 on_page: Callable[[SegmentProgress], None] | None = None) -> bool:
+def run_backfill(
+    *,
+    store: Store,
+    config: CampaignConfig,
+    owner: str,
+    stop: threading.Event,
+    on_page: Callable[[SegmentProgress], None] | None = None,
+) -> bool:
     """Scan the table into the generation being built, resuming each segment where it stopped.
 
     Returns True when the scan is complete, False if another scanner holds the campaign or it was
@@ -256,27 +298,48 @@ def run_backfill(*, store: Store, config: CampaignConfig, owner: str, stop: thre
         specs = Generations.from_meta(store.meta(config.id)).specs.get(gen)
         if specs is None:
             return False
-        reader = TableReader(table=config.table_name, region=config.region,
-                             endpoint_url=config.endpoint_url)
+        reader = TableReader(table=config.table_name, region=config.region, endpoint_url=config.endpoint_url)
         info = reader.describe()
         if not progress.estimate:
-            store.set_meta(config.id, **{f"scan:{gen}": json.dumps({
-                "segments": len(progress.segments), "estimate": info.item_count,
-                "started": progress.started_at})})
+            store.set_meta(
+                config.id,
+                **{
+                    f"scan:{gen}": json.dumps(
+                        {
+                            "segments": len(progress.segments),
+                            "estimate": info.item_count,
+                            "started": progress.started_at,
+                        }
+                    )
+                },
+            )
         failure: list[BaseException] = []
 
         def segment_worker(segment: SegmentProgress) -> None:
             try:
-                scan_segment(store=store, reader=reader, config=config, gen=gen, specs=specs,
-                             key_names=info.key_names, total_segments=len(progress.segments),
-                             progress=segment, stop=stop, on_page=on_page)
+                scan_segment(
+                    store=store,
+                    reader=reader,
+                    config=config,
+                    gen=gen,
+                    specs=specs,
+                    key_names=info.key_names,
+                    total_segments=len(progress.segments),
+                    progress=segment,
+                    stop=stop,
+                    on_page=on_page,
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 failure.append(exc)
                 stop.set()
 
-        threads = [threading.Thread(target=segment_worker, args=(s,), daemon=True,
-                                    name=f"scan-{config.slug}-{s.segment}")
-                   for s in progress.segments if not s.done]
+        threads = [
+            threading.Thread(
+                target=segment_worker, args=(s,), daemon=True, name=f"scan-{config.slug}-{s.segment}"
+            )
+            for s in progress.segments
+            if not s.done
+        ]
         for thread in threads:
             thread.start()
         while any(t.is_alive() for t in threads):
@@ -290,8 +353,7 @@ def run_backfill(*, store: Store, config: CampaignConfig, owner: str, stop: thre
         if finished is None or finished.gen != gen or not finished.done:
             return False
         store.redis.hsetnx(store.meta_key(config.id), f"scan_done:{gen}", str(time.time()))
-        log.info("campaign %s: scan of generation %s done (%s items)", config.slug, gen,
-                 finished.items)
+        log.info("campaign %s: scan of generation %s done (%s items)", config.slug, gen, finished.items)
         return True
     finally:
         lease.release()

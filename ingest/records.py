@@ -56,7 +56,7 @@ def decode_value(value: Any) -> Any:
     """Turn one AttributeValue ({"N": "10"}, {"M": {...}}, ...) into plain Python."""
     if not isinstance(value, dict) or len(value) != 1:
         raise RecordError(f"not an AttributeValue: {value!r:.80}")
-    (tag, raw), = value.items()
+    ((tag, raw),) = value.items()
     if tag == "S":
         return raw
     if tag == "N":
@@ -167,8 +167,11 @@ def _decode_record(record: dict[str, Any]) -> Change:
     # Only Time to Live deletions carry this identity. The GetRecords API (so boto3) spells its
     # fields PrincipalId and Type; Lambda events spell them principalId and type.
     identity = {name.lower(): value for name, value in (record.get("userIdentity") or {}).items()}
-    is_ttl_delete = (event_name == REMOVE and identity.get("type") == "Service"
-                     and identity.get("principalid") == TTL_PRINCIPAL)
+    is_ttl_delete = (
+        event_name == REMOVE
+        and identity.get("type") == "Service"
+        and identity.get("principalid") == TTL_PRINCIPAL
+    )
     return Change(
         event_name=event_name,
         sequence=sequence_key(body.get("SequenceNumber", "")),

@@ -75,7 +75,7 @@ class Snapshot:
 
     @property
     def status(self) -> str:
-        """"recalculating" whenever no generation is live: there are no numbers to show."""
+        """ "recalculating" whenever no generation is live: there are no numbers to show."""
         if self.meta.get("gen", "0") == "0":
             return "recalculating"
         return self.meta.get("status", "live")
@@ -119,22 +119,28 @@ class Store:
         A missing meta hash means a new campaign or a Redis that lost its data: either way the
         aggregates must be (re)built from the table (ingest/rebuild.py).
         """
-        self._generation(keys=[self.meta_key(campaign_id)],
-                         args=[self.base(campaign_id), "reset", new_epoch()])
+        self._generation(
+            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), "reset", new_epoch()]
+        )
         return self.meta(campaign_id)
 
-    def start_generation(self, campaign_id: int, *, specs: str, plan: str, reason: str,
-                         replace: bool = False) -> str:
+    def start_generation(
+        self, campaign_id: int, *, specs: str, plan: str, reason: str, replace: bool = False
+    ) -> str:
         """Begin building a generation with these metric definitions (or keep the one that is,
         unless replace)."""
-        return str(self._generation(keys=[self.meta_key(campaign_id)],
-                                    args=[self.base(campaign_id), "start", specs, plan, reason,
-                                          "1" if replace else ""]))
+        return str(
+            self._generation(
+                keys=[self.meta_key(campaign_id)],
+                args=[self.base(campaign_id), "start", specs, plan, reason, "1" if replace else ""],
+            )
+        )
 
     def swap_generation(self, campaign_id: int, gen: str) -> int | None:
         """Make a built generation live; None if it is no longer the one being built."""
-        version = self._generation(keys=[self.meta_key(campaign_id)],
-                                   args=[self.base(campaign_id), "swap", gen, new_epoch()])
+        version = self._generation(
+            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), "swap", gen, new_epoch()]
+        )
         return None if version is None else int(version)
 
     def meta(self, campaign_id: int) -> dict[str, str]:
@@ -178,15 +184,17 @@ class Store:
             payload["records"] = records
         if expect is not None:
             payload["expect"] = {"gen": expect[0], "building": expect[1]}
-        raw = self._apply(keys=[self.meta_key(campaign_id)],
-                          args=[self.base(campaign_id), _encode_json(payload)])
+        raw = self._apply(
+            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(payload)]
+        )
         if raw[0] != "ok":
             return ApplyResult(status=raw[0])
         metrics = {}
         for slug, flat in zip(raw[4::2], raw[5::2], strict=False):
             metrics[slug] = MetricValues.from_hash(dict(zip(flat[::2], flat[1::2], strict=False)))
-        return ApplyResult(status="ok", version=int(raw[1]), applied=int(raw[2]), epoch=raw[3],
-                           metrics=metrics)
+        return ApplyResult(
+            status="ok", version=int(raw[1]), applied=int(raw[2]), epoch=raw[3], metrics=metrics
+        )
 
     def snapshot(self, campaign_id: int, slugs: Iterable[str]) -> Snapshot:
         """Meta and values of the given metrics, read atomically in one round trip."""
@@ -202,7 +210,9 @@ class Store:
         # (A generation swap between the two reads is caught by comparing the generation read.)
         if meta.get("gen", "0") != gen:
             return self.snapshot(campaign_id, slugs)
-        return Snapshot(meta=meta, metrics={s: MetricValues.from_hash(r) for s, r in zip(slugs, values, strict=False)})
+        return Snapshot(
+            meta=meta, metrics={s: MetricValues.from_hash(r) for s, r in zip(slugs, values, strict=False)}
+        )
 
     # --- checkpoints and leases ---------------------------------------------------------------
     def checkpoints(self, campaign_id: int, stream: str) -> dict[str, str]:
@@ -212,14 +222,25 @@ class Store:
         shard_ids = list(shard_ids)
         if shard_ids:
             self.redis.hdel(self.checkpoint_key(campaign_id, stream), *shard_ids)
-            self.redis.hdel(self.meta_key(campaign_id), *(f"{kind}:{shard_id}" for shard_id in shard_ids
-                                                          for kind in ("shard", "tip")))
+            self.redis.hdel(
+                self.meta_key(campaign_id),
+                *(f"{kind}:{shard_id}" for shard_id in shard_ids for kind in ("shard", "tip")),
+            )
 
-    def lease(self, campaign_id: int, shard_id: str, action: str, owner: str, fence: int | None = None,
-              ttl_seconds: float | None = None) -> int | None:
+    def lease(
+        self,
+        campaign_id: int,
+        shard_id: str,
+        action: str,
+        owner: str,
+        fence: int | None = None,
+        ttl_seconds: float | None = None,
+    ) -> int | None:
         ttl_ms = int((ttl_seconds or settings.INGEST_LEASE_SECONDS) * 1000)
-        result = self._lease(keys=[self.lease_key(campaign_id, shard_id)],
-                             args=[action, owner, "" if fence is None else str(fence), ttl_ms])
+        result = self._lease(
+            keys=[self.lease_key(campaign_id, shard_id)],
+            args=[action, owner, "" if fence is None else str(fence), ttl_ms],
+        )
         return None if result is None else int(result)
 
     def lease_owners(self, campaign_id: int, shard_ids: Iterable[str]) -> dict[str, str | None]:

@@ -37,8 +37,12 @@ class Shard:
     @classmethod
     def from_api(cls, raw: dict[str, Any]) -> Shard:
         seq = raw.get("SequenceNumberRange") or {}
-        return cls(raw["ShardId"], raw.get("ParentShardId"), seq.get("StartingSequenceNumber"),
-                   seq.get("EndingSequenceNumber"))
+        return cls(
+            raw["ShardId"],
+            raw.get("ParentShardId"),
+            seq.get("StartingSequenceNumber"),
+            seq.get("EndingSequenceNumber"),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,9 @@ class StreamReader:
             seen_pages.add(last)
             kwargs["ExclusiveStartShardId"] = last
 
-    def iterator(self, stream_arn: str, shard_id: str, *, after: str | None = None,
-                 at: str | None = None) -> str:
+    def iterator(
+        self, stream_arn: str, shard_id: str, *, after: str | None = None, at: str | None = None
+    ) -> str:
         """An iterator after (or at) a sequence number; from the oldest record kept without either."""
         kwargs: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard_id}
         if after:

@@ -34,8 +34,9 @@ class TableReader:
         keys = tuple(k["AttributeName"] for k in table["KeySchema"])
         return TableInfo(key_names=keys, item_count=int(table.get("ItemCount", 0)))
 
-    def scan_page(self, *, segment: int, total_segments: int, start_key: dict[str, Any] | None,
-                  limit: int) -> ScanPage:
+    def scan_page(
+        self, *, segment: int, total_segments: int, start_key: dict[str, Any] | None, limit: int
+    ) -> ScanPage:
         kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit}
         if total_segments > 1:
             kwargs.update(Segment=segment, TotalSegments=total_segments)

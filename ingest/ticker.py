@@ -85,16 +85,19 @@ def ticker_changes(changes: Iterable[Change], config: CampaignConfig) -> list[Ti
         elif change.event_name == MODIFY:
             if entry is None:
                 out.append(TickerChange("remove", change.item_key, change.sequence))
-            elif change.old_image is not None and gift_entry(change.item_key, change.old_image, config,
-                                                             change.created_at) is None:
+            elif (
+                change.old_image is not None
+                and gift_entry(change.item_key, change.old_image, config, change.created_at) is None
+            ):
                 out.append(TickerChange("add", change.item_key, change.sequence, entry))
             else:
                 out.append(TickerChange("update", change.item_key, change.sequence, entry))
     return out
 
 
-def gift_entry(key: str, item: dict[str, Any] | None, config: CampaignConfig,
-               at: float | None) -> TickerEntry | None:
+def gift_entry(
+    key: str, item: dict[str, Any] | None, config: CampaignConfig, at: float | None
+) -> TickerEntry | None:
     """The ticker line of an item, or None if it is not a usable gift of the ticker metric."""
     source = config.ticker
     if item is None or source is None:
@@ -107,8 +110,9 @@ def gift_entry(key: str, item: dict[str, Any] | None, config: CampaignConfig,
     if value is None or value <= 0:
         return None
     places = config.displays[source.metric].places
-    return TickerEntry(key, display_name(item, source.name_path, source.anonymous_path),
-                       format_minor(value, places), at)
+    return TickerEntry(
+        key, display_name(item, source.name_path, source.anonymous_path), format_minor(value, places), at
+    )
 
 
 def display_name(item: dict[str, Any], name_path: tuple[str, ...], anonymous_path: tuple[str, ...]) -> str:
@@ -212,8 +216,11 @@ class TickerStore:
     def apply(self, campaign_id: int, changes: list[TickerChange]) -> bool:
         """Apply ticker changes atomically; True if the list changed."""
         ops = [[c.kind, c.key, c.sequence, c.entry.public() if c.entry else {}] for c in changes]
-        return bool(self._apply(keys=self.keys(campaign_id),
-                                args=[KEPT, GONE_KEPT, uuid.uuid4().hex[:12], json.dumps(ops)]))
+        return bool(
+            self._apply(
+                keys=self.keys(campaign_id), args=[KEPT, GONE_KEPT, uuid.uuid4().hex[:12], json.dumps(ops)]
+            )
+        )
 
     def snapshot(self, campaign_id: int, limit: int = KEPT) -> dict[str, Any]:
         """{"id", "rev", "entries"}: the list newest first, as screens show it."""
@@ -228,8 +235,9 @@ class TickerStore:
             raw = stored.get(member.split(":", 1)[1])
             if raw:
                 data = json.loads(raw)
-                entries.append({"key": data["key"], "name": data["name"], "amount": data["amount"],
-                                "at": data["at"]})
+                entries.append(
+                    {"key": data["key"], "name": data["name"], "amount": data["amount"], "at": data["at"]}
+                )
         return {"id": list_id or "", "rev": int(rev or 0), "entries": entries}
 
 

@@ -33,8 +33,11 @@ class EmbeddedRedis:
 
     def start(self) -> EmbeddedRedis:
         for _ in range(5):
-            self.process = subprocess.Popen(redis_command(self.port, self.workdir, daemonize=False),
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                redis_command(self.port, self.workdir, daemonize=False),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             wait_for_port("127.0.0.1", self.port)
             if self._answering_is_ours() or self.chosen_port:
                 return self

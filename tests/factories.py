@@ -12,7 +12,9 @@ from fundraiser.models import Campaign, Goal, Metric
 def make_table(endpoint_url: str, name: str = "Donations", view_type: str | None = "NEW_AND_OLD_IMAGES"):
     """The donations table; view_type None makes one without a stream."""
     dynamodb = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=endpoint_url)
-    stream = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": view_type}} if view_type else {}
+    stream = (
+        {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": view_type}} if view_type else {}
+    )
     table = dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -24,20 +26,50 @@ def make_table(endpoint_url: str, name: str = "Donations", view_type: str | None
     return table
 
 
-def make_campaign(*, endpoint_url: str = "", table_name: str = "Donations", slug: str = "gala",
-                  goal: Decimal = Decimal("1000.00")) -> Campaign:
+def make_campaign(
+    *,
+    endpoint_url: str = "",
+    table_name: str = "Donations",
+    slug: str = "gala",
+    goal: Decimal = Decimal("1000.00"),
+) -> Campaign:
     """The seed article's campaign: total and per-platform sums, gift count, donors by email."""
     campaign = Campaign.objects.create(
-        name="Spring Gala", slug=slug, currency="USD", goal_amount=goal,
-        table_name=table_name, region="us-east-1", endpoint_url=endpoint_url,
+        name="Spring Gala",
+        slug=slug,
+        currency="USD",
+        goal_amount=goal,
+        table_name=table_name,
+        region="us-east-1",
+        endpoint_url=endpoint_url,
     )
-    raised = Metric.objects.create(campaign=campaign, slug="raised", label="Raised", aggregation="sum",
-                                   value_path="amount", group_by_path="platform", decimal_places=2)
-    Metric.objects.create(campaign=campaign, slug="gifts", label="Gifts", aggregation="count",
-                          group_by_path="platform", decimal_places=0, is_money=False)
-    Metric.objects.create(campaign=campaign, slug="donors", label="Donors",
-                          aggregation="count_distinct", value_path="email", decimal_places=0,
-                          is_money=False)
+    raised = Metric.objects.create(
+        campaign=campaign,
+        slug="raised",
+        label="Raised",
+        aggregation="sum",
+        value_path="amount",
+        group_by_path="platform",
+        decimal_places=2,
+    )
+    Metric.objects.create(
+        campaign=campaign,
+        slug="gifts",
+        label="Gifts",
+        aggregation="count",
+        group_by_path="platform",
+        decimal_places=0,
+        is_money=False,
+    )
+    Metric.objects.create(
+        campaign=campaign,
+        slug="donors",
+        label="Donors",
+        aggregation="count_distinct",
+        value_path="email",
+        decimal_places=0,
+        is_money=False,
+    )
     headline = Goal.objects.create(metric=raised, target=goal, label="Goal")
     campaign.headline_goal = headline
     campaign.save()
@@ -66,7 +98,8 @@ def make_live(store, campaign_id: int, specs) -> str:
     from ingest.rebuild import specs_json
 
     store.ensure_meta(campaign_id)
-    gen = store.start_generation(campaign_id, specs=specs_json(tuple(specs)), plan='{"segments": 1}',
-                                 reason="test set-up")
+    gen = store.start_generation(
+        campaign_id, specs=specs_json(tuple(specs)), plan='{"segments": 1}', reason="test set-up"
+    )
     assert store.swap_generation(campaign_id, gen) is not None
     return gen

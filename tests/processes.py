@@ -24,15 +24,17 @@ def process_env(**overrides: str) -> dict[str, str]:
     """Environment for child processes: the test Redis, a private var dir, fast polling."""
     var_dir = overrides.pop("FUNDRAISER_VAR_DIR", None) or tempfile.mkdtemp(prefix="fr-e2e-")
     env = dict(os.environ)
-    env.update({  # REDIS_URL stays the test Redis unless overridden
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "FUNDRAISER_VAR_DIR": var_dir,
-        "DJANGO_SQLITE_PATH": str(Path(var_dir) / "db.sqlite3"),
-        "INGEST_IDLE_POLL_SECONDS": "0.1",
-        "INGEST_DISCOVER_SECONDS": "1",
-        "INGEST_LEASE_SECONDS": "3",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {  # REDIS_URL stays the test Redis unless overridden
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FUNDRAISER_VAR_DIR": var_dir,
+            "DJANGO_SQLITE_PATH": str(Path(var_dir) / "db.sqlite3"),
+            "INGEST_IDLE_POLL_SECONDS": "0.1",
+            "INGEST_DISCOVER_SECONDS": "1",
+            "INGEST_LEASE_SECONDS": "3",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -40,25 +42,29 @@ def process_env(**overrides: str) -> dict[str, str]:
 def run_django(env: dict[str, str], code: str) -> str:
     """Run Python with Django set up against the child database; returns what it printed."""
     script = "import django; django.setup()\n" + code
-    done = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:
         raise RuntimeError(f"child failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   timeout=120)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
 
 
-def seed_campaign(env: dict[str, str], *, endpoint_url: str, table_name: str = "Donations",
-                  slug: str = "gala") -> int:
-    out = run_django(env, (
-        "from tests.factories import make_campaign\n"
-        f"c = make_campaign(endpoint_url={endpoint_url!r}, table_name={table_name!r}, slug={slug!r})\n"
-        "print(c.pk)\n"
-    ))
+def seed_campaign(
+    env: dict[str, str], *, endpoint_url: str, table_name: str = "Donations", slug: str = "gala"
+) -> int:
+    out = run_django(
+        env,
+        (
+            "from tests.factories import make_campaign\n"
+            f"c = make_campaign(endpoint_url={endpoint_url!r}, table_name={table_name!r}, slug={slug!r})\n"
+            "print(c.pk)\n"
+        ),
+    )
     return int(out.strip().splitlines()[-1])
 
 
@@ -69,8 +75,9 @@ class Child:
         self.name = name
         self.log_path = Path(env["FUNDRAISER_VAR_DIR"]) / f"{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -97,9 +104,24 @@ class Child:
 
 def start_web(env: dict[str, str], port: int | None = None) -> tuple[Child, str]:
     port = port or free_port()
-    child = Child("web", [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                          "--port", str(port), "--timeout-graceful-shutdown", "2",
-                          "--log-level", "warning"], env)
+    child = Child(
+        "web",
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--timeout-graceful-shutdown",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env,
+    )
     try:
         wait_for_port("127.0.0.1", port, timeout=30)
     except RuntimeError:
@@ -109,8 +131,24 @@ def start_web(env: dict[str, str], port: int | None = None) -> tuple[Child, str]
 
 
 def start_worker(env: dict[str, str], name: str = "worker", *, beat: bool = True) -> Child:
-    args = [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "ingest,celery", "--pool",
-            "threads", "-c", "2", "-n", f"{name}@%h", "--loglevel", "INFO"]
+    args = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "ingest,celery",
+        "--pool",
+        "threads",
+        "-c",
+        "2",
+        "-n",
+        f"{name}@%h",
+        "--loglevel",
+        "INFO",
+    ]
     if beat:
         args += ["-B", "-s", str(Path(env["FUNDRAISER_VAR_DIR"]) / f"{name}-beat-schedule")]
     return Child(name, args, env)
@@ -136,8 +174,9 @@ class SSEClient:
                 raise
 
     def _consume(self) -> None:
-        with requests.get(self.url, stream=True, timeout=(5, 60),
-                          headers={"Accept": "text/event-stream"}) as response:
+        with requests.get(
+            self.url, stream=True, timeout=(5, 60), headers={"Accept": "text/event-stream"}
+        ) as response:
             self._response = response
             response.raise_for_status()
             self.connected.set()

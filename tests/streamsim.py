@@ -173,8 +173,9 @@ class StreamSim:
         with self._lock:
             return self._write(self._key_of(new), new)
 
-    def update(self, key: dict[str, Any], set: dict[str, Any] | None = None,
-               remove: Iterable[str] = ()) -> dict[str, Any] | None:
+    def update(
+        self, key: dict[str, Any], set: dict[str, Any] | None = None, remove: Iterable[str] = ()
+    ) -> dict[str, Any] | None:
         """UpdateItem on top-level attributes (creates the item if missing, as DynamoDB does)."""
         with self._lock:
             key_image = to_image(key)
@@ -218,8 +219,9 @@ class StreamSim:
         except KeyError as exc:
             raise ValueError(f"item lacks key attribute {exc}") from None
 
-    def _write(self, canonical: str, new: dict[str, Any] | None, *, ttl: bool = False
-               ) -> dict[str, Any] | None:
+    def _write(
+        self, canonical: str, new: dict[str, Any] | None, *, ttl: bool = False
+    ) -> dict[str, Any] | None:
         if not self.table_exists:
             raise SimError("ResourceNotFoundException", "Requested resource not found")
         old = self._items.get(canonical)
@@ -237,16 +239,18 @@ class StreamSim:
         keys = {name: (new or old)[name] for name in self.key_names}
         return self._append(canonical, self._record(event, keys, old, new, ttl=ttl))
 
-    def _record(self, event: str, keys: dict, old: dict | None, new: dict | None, *, ttl: bool
-                ) -> dict[str, Any]:
+    def _record(
+        self, event: str, keys: dict, old: dict | None, new: dict | None, *, ttl: bool
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"ApproximateCreationDateTime": int(self.now()), "Keys": keys}
         if new is not None and self.view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
             body["NewImage"] = new
         if old is not None and self.view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
             body["OldImage"] = old
         body["SequenceNumber"] = str(self._next_sequence())
-        body["SizeBytes"] = len(canonical_json({k: body[k] for k in ("Keys", "NewImage", "OldImage")
-                                                if k in body}))
+        body["SizeBytes"] = len(
+            canonical_json({k: body[k] for k in ("Keys", "NewImage", "OldImage") if k in body})
+        )
         body["StreamViewType"] = self.view_type
         record = {
             "eventID": uuid.UUID(int=self.rng.getrandbits(128)).hex,
@@ -303,7 +307,10 @@ class StreamSim:
             if children == 1:
                 return [self._new_shard(shard_id, parent.lo, parent.hi)]
             middle = parent.lo + (parent.hi - parent.lo) // 2
-            return [self._new_shard(shard_id, parent.lo, middle), self._new_shard(shard_id, middle, parent.hi)]
+            return [
+                self._new_shard(shard_id, parent.lo, middle),
+                self._new_shard(shard_id, middle, parent.hi),
+            ]
 
     def split_all(self) -> list[str]:
         """One generation: every open shard splits in two."""
@@ -328,8 +335,9 @@ class StreamSim:
                 del self._shards[shard_id]  # a closed shard leaves the stream once all is trimmed
 
     # --- faults and hooks ---------------------------------------------------------------------
-    def inject(self, operation: str, code: str = "LimitExceededException", *, times: int = 1,
-               message: str = "") -> None:
+    def inject(
+        self, operation: str, code: str = "LimitExceededException", *, times: int = 1, message: str = ""
+    ) -> None:
         """The next `times` calls of `operation` fail with `code` (LimitExceeded: throttling)."""
         status = 500 if code in ("InternalServerError", "ServiceUnavailable") else 400
         with self._lock:
@@ -337,8 +345,12 @@ class StreamSim:
                 self._faults[operation].append(SimError(code, message or f"Injected {code}", status))
 
     def throttle(self, operation: str = "GetRecords", *, times: int = 1) -> None:
-        self.inject(operation, "LimitExceededException", times=times,
-                    message="Rate exceeded for shard; reduce the frequency of requests")
+        self.inject(
+            operation,
+            "LimitExceededException",
+            times=times,
+            message="Rate exceeded for shard; reduce the frequency of requests",
+        )
 
     # --- the API ------------------------------------------------------------------------------
     def handle(self, target: str, body: bytes) -> tuple[int, bytes]:
@@ -363,29 +375,37 @@ class StreamSim:
                 result = handler(self, params)
             return 200, json.dumps(result).encode()
         except SimError as exc:
-            return exc.status, json.dumps({"__type": ERROR_PREFIX + exc.code, "message": exc.message}).encode()
+            return exc.status, json.dumps(
+                {"__type": ERROR_PREFIX + exc.code, "message": exc.message}
+            ).encode()
 
     def _require_table(self, name: str | None) -> None:
         if not self.table_exists or name != self.table_name:
-            raise SimError("ResourceNotFoundException",
-                           f"Requested resource not found: Table: {name} not found")
+            raise SimError(
+                "ResourceNotFoundException", f"Requested resource not found: Table: {name} not found"
+            )
 
     def _require_stream(self, arn: str | None) -> None:
         if not self.table_exists or not self.stream_enabled or arn != self.stream_arn:
-            raise SimError("ResourceNotFoundException",
-                           f"Requested resource not found: Stream: {arn} not found")
+            raise SimError(
+                "ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found"
+            )
 
     def _require_shard(self, shard_id: str | None) -> SimShard:
         shard = self._shards.get(shard_id or "")
         if shard is None:
-            raise SimError("ResourceNotFoundException",
-                           f"Requested resource not found: Shard does not exist ({shard_id})")
+            raise SimError(
+                "ResourceNotFoundException",
+                f"Requested resource not found: Shard does not exist ({shard_id})",
+            )
         return shard
 
     def describe_table(self, params: dict[str, Any]) -> dict[str, Any]:
         self._require_table(params.get("TableName"))
-        key_types = ("HASH", "RANGE")[:len(self.key_names)]
-        key_schema = [{"AttributeName": n, "KeyType": t} for n, t in zip(self.key_names, key_types, strict=True)]
+        key_types = ("HASH", "RANGE")[: len(self.key_names)]
+        key_schema = [
+            {"AttributeName": n, "KeyType": t} for n, t in zip(self.key_names, key_types, strict=True)
+        ]
         stream = {}
         if self.stream_enabled:
             stream = {
@@ -393,17 +413,19 @@ class StreamSim:
                 "LatestStreamArn": self.stream_arn,
                 "LatestStreamLabel": self.stream_label,
             }
-        return {"Table": {
-            "TableName": self.table_name,
-            "TableStatus": "ACTIVE",
-            "TableArn": self.table_arn,
-            "KeySchema": key_schema,
-            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in self.key_names],
-            "CreationDateTime": self.created_at,
-            "ItemCount": len(self._items),
-            "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-            **stream,
-        }}
+        return {
+            "Table": {
+                "TableName": self.table_name,
+                "TableStatus": "ACTIVE",
+                "TableArn": self.table_arn,
+                "KeySchema": key_schema,
+                "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in self.key_names],
+                "CreationDateTime": self.created_at,
+                "ItemCount": len(self._items),
+                "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+                **stream,
+            }
+        }
 
     def scan(self, params: dict[str, Any]) -> dict[str, Any]:
         """A (parallel) Scan page: segments own contiguous key-hash ranges, pages end at Limit items
@@ -411,7 +433,9 @@ class StreamSim:
         self._require_table(params.get("TableName"))
         segment, total = params.get("Segment"), params.get("TotalSegments")
         if (segment is None) != (total is None) or (total is not None and not 0 <= segment < total):
-            raise SimError("ValidationException", "Segment and TotalSegments go together, 0 <= Segment < TotalSegments")
+            raise SimError(
+                "ValidationException", "Segment and TotalSegments go together, 0 <= Segment < TotalSegments"
+            )
         limit = params.get("Limit", 10**9)
         if not isinstance(limit, int) or limit < 1:
             raise SimError("ValidationException", f"Limit must be at least 1, not {limit!r}")
@@ -436,8 +460,9 @@ class StreamSim:
         limit = _limit(params, MAX_SHARDS_PER_PAGE)
         streams = []
         if self.table_exists and self.stream_enabled and params.get("TableName") in (None, self.table_name):
-            streams = [{"StreamArn": self.stream_arn, "TableName": self.table_name,
-                        "StreamLabel": self.stream_label}]
+            streams = [
+                {"StreamArn": self.stream_arn, "TableName": self.table_name, "StreamLabel": self.stream_label}
+            ]
         start = params.get("ExclusiveStartStreamArn")
         if start:
             streams = [s for s in streams if s["StreamArn"] > start]
@@ -485,12 +510,17 @@ class StreamSim:
         elif kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             sequence = _sequence_param(params.get("SequenceNumber"))
             if sequence < shard.starting or sequence > (shard.ending or self._last_sequence):
-                raise SimError("ValidationException", f"Invalid SequenceNumber {sequence} for "
-                               f"ShardIteratorType {kind} in shard {shard.shard_id}")
+                raise SimError(
+                    "ValidationException",
+                    f"Invalid SequenceNumber {sequence} for "
+                    f"ShardIteratorType {kind} in shard {shard.shard_id}",
+                )
             position = sequence - 1 if kind == "AT_SEQUENCE_NUMBER" else sequence
             if shard.trimmed_through is not None and position < shard.trimmed_through:
-                raise SimError("TrimmedDataAccessException", f"SequenceNumber {sequence} is older "
-                               f"than the trim point of shard {shard.shard_id}")
+                raise SimError(
+                    "TrimmedDataAccessException",
+                    f"SequenceNumber {sequence} is older than the trim point of shard {shard.shard_id}",
+                )
         else:
             raise SimError("ValidationException", f"Invalid ShardIteratorType {kind!r}")
         warmup = self.rng.randint(*self.empty_reads) if shard.is_open else 0
@@ -501,16 +531,22 @@ class StreamSim:
         self._require_stream(token["arn"])
         shard = self._require_shard(token["shard"])
         if self.now() - token["issued"] > self.iterator_ttl:
-            raise SimError("ExpiredIteratorException", "Iterator expired. The iterator was created "
-                           f"{self.now() - token['issued']:.0f} seconds ago")
+            raise SimError(
+                "ExpiredIteratorException",
+                f"Iterator expired. The iterator was created {self.now() - token['issued']:.0f} seconds ago",
+            )
         position = token["after"]
         if shard.trimmed_through is not None and position < shard.trimmed_through:
-            raise SimError("TrimmedDataAccessException", "The iterator points at records of shard "
-                           f"{shard.shard_id} that have been trimmed")
+            raise SimError(
+                "TrimmedDataAccessException",
+                f"The iterator points at records of shard {shard.shard_id} that have been trimmed",
+            )
         limit = _limit(params, MAX_RECORDS_PER_CALL)
         if token["warmup"] > 0 and shard.is_open:
-            return {"Records": [], "NextShardIterator": self._iterator(shard.shard_id, position,
-                                                                       token["warmup"] - 1)}
+            return {
+                "Records": [],
+                "NextShardIterator": self._iterator(shard.shard_id, position, token["warmup"] - 1),
+            }
         records, size, last = [], 0, position
         start = bisect.bisect_right(shard.records, position, key=lambda entry: entry[0])
         for sequence, _, record in itertools.islice(shard.records, start, start + limit):
@@ -529,13 +565,17 @@ class StreamSim:
         return result
 
     def _iterator(self, shard_id: str, after: int, warmup: int) -> str:
-        token = {"arn": self.stream_arn, "shard": shard_id, "after": after, "issued": self.now(),
-                 "warmup": warmup}
+        token = {
+            "arn": self.stream_arn,
+            "shard": shard_id,
+            "after": after,
+            "issued": self.now(),
+            "warmup": warmup,
+        }
         return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
 
     # --- in-process clients -------------------------------------------------------------------
-    def make_clients(self, *, region: str | None = None, endpoint_url: str | None = None
-                     ) -> tuple[Any, Any]:
+    def make_clients(self, *, region: str | None = None, endpoint_url: str | None = None) -> tuple[Any, Any]:
         """Real boto3 clients (DynamoDB, DynamoDB Streams) whose requests this simulator answers
         in-process: botocore validates parameters, parses responses and raises ClientError."""
         from ingest.streams import boto_clients
@@ -708,7 +748,7 @@ def to_image(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _wire(value: dict[str, Any]) -> dict[str, Any]:
-    (tag, raw), = value.items()
+    ((tag, raw),) = value.items()
     if tag == "N":
         return {"N": _number(raw)}
     if tag == "NS":

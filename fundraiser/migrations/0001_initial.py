@@ -7,73 +7,179 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Goal',
+            name="Goal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.CharField(blank=True, help_text='Only this group of the metric (e.g. Facebook).', max_length=255)),
-                ('target', models.DecimalField(decimal_places=6, max_digits=18, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('label', models.CharField(blank=True, max_length=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "group",
+                    models.CharField(
+                        blank=True, help_text="Only this group of the metric (e.g. Facebook).", max_length=255
+                    ),
+                ),
+                (
+                    "target",
+                    models.DecimalField(
+                        decimal_places=6,
+                        max_digits=18,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                ("label", models.CharField(blank=True, max_length=100)),
             ],
             options={
-                'ordering': ['metric', 'target'],
+                "ordering": ["metric", "target"],
             },
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(unique=True)),
-                ('currency', models.CharField(default='USD', help_text='ISO 4217 code, e.g. USD.', max_length=3)),
-                ('goal_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14)),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('table_name', models.CharField(max_length=255, verbose_name='DynamoDB table')),
-                ('region', models.CharField(default='us-east-1', max_length=32)),
-                ('endpoint_url', models.URLField(blank=True, help_text='Only for local DynamoDB (moto, DynamoDB Local); empty for AWS.')),
-                ('is_active', models.BooleanField(default=True, help_text="Ingest this campaign's stream.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('headline_goal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='fundraiser.goal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(unique=True)),
+                (
+                    "currency",
+                    models.CharField(default="USD", help_text="ISO 4217 code, e.g. USD.", max_length=3),
+                ),
+                ("goal_amount", models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=14)),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("table_name", models.CharField(max_length=255, verbose_name="DynamoDB table")),
+                ("region", models.CharField(default="us-east-1", max_length=32)),
+                (
+                    "endpoint_url",
+                    models.URLField(
+                        blank=True, help_text="Only for local DynamoDB (moto, DynamoDB Local); empty for AWS."
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, help_text="Ingest this campaign's stream.")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "headline_goal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="fundraiser.goal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Metric',
+            name="Metric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField()),
-                ('label', models.CharField(blank=True, max_length=100)),
-                ('aggregation', models.CharField(choices=[('sum', 'Sum'), ('count', 'Count'), ('count_distinct', 'Count distinct')], default='sum', max_length=20)),
-                ('value_path', models.CharField(blank=True, help_text='Attribute to sum or count distinct, e.g. amount or payment.amount.', max_length=255, validators=[django.core.validators.RegexValidator('^[^.\\s]+(\\.[^.\\s]+)*$', 'A dotted attribute path such as amount or payment.amount.')])),
-                ('group_by_path', models.CharField(blank=True, help_text='Optional attribute to break the metric down by, e.g. platform.', max_length=255, validators=[django.core.validators.RegexValidator('^[^.\\s]+(\\.[^.\\s]+)*$', 'A dotted attribute path such as amount or payment.amount.')])),
-                ('filter_path', models.CharField(blank=True, max_length=255, validators=[django.core.validators.RegexValidator('^[^.\\s]+(\\.[^.\\s]+)*$', 'A dotted attribute path such as amount or payment.amount.')])),
-                ('filter_value', models.CharField(blank=True, max_length=255)),
-                ('decimal_places', models.PositiveSmallIntegerField(default=2, help_text='Exact precision kept for sums (2 for cents). Values with more are rejected.', validators=[django.core.validators.MaxValueValidator(6)])),
-                ('is_money', models.BooleanField(default=True, help_text='Shown with the campaign currency.')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metrics', to='fundraiser.campaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField()),
+                ("label", models.CharField(blank=True, max_length=100)),
+                (
+                    "aggregation",
+                    models.CharField(
+                        choices=[("sum", "Sum"), ("count", "Count"), ("count_distinct", "Count distinct")],
+                        default="sum",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "value_path",
+                    models.CharField(
+                        blank=True,
+                        help_text="Attribute to sum or count distinct, e.g. amount or payment.amount.",
+                        max_length=255,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^.\\s]+(\\.[^.\\s]+)*$",
+                                "A dotted attribute path such as amount or payment.amount.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "group_by_path",
+                    models.CharField(
+                        blank=True,
+                        help_text="Optional attribute to break the metric down by, e.g. platform.",
+                        max_length=255,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^.\\s]+(\\.[^.\\s]+)*$",
+                                "A dotted attribute path such as amount or payment.amount.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "filter_path",
+                    models.CharField(
+                        blank=True,
+                        max_length=255,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[^.\\s]+(\\.[^.\\s]+)*$",
+                                "A dotted attribute path such as amount or payment.amount.",
+                            )
+                        ],
+                    ),
+                ),
+                ("filter_value", models.CharField(blank=True, max_length=255)),
+                (
+                    "decimal_places",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        help_text="Exact precision kept for sums (2 for cents). Values with more are rejected.",
+                        validators=[django.core.validators.MaxValueValidator(6)],
+                    ),
+                ),
+                (
+                    "is_money",
+                    models.BooleanField(default=True, help_text="Shown with the campaign currency."),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metrics",
+                        to="fundraiser.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', 'slug'],
+                "ordering": ["campaign", "slug"],
             },
         ),
         migrations.AddField(
-            model_name='goal',
-            name='metric',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goals', to='fundraiser.metric'),
+            model_name="goal",
+            name="metric",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="goals", to="fundraiser.metric"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='metric',
-            constraint=models.UniqueConstraint(fields=('campaign', 'slug'), name='unique_metric_slug'),
+            model_name="metric",
+            constraint=models.UniqueConstraint(fields=("campaign", "slug"), name="unique_metric_slug"),
         ),
     ]

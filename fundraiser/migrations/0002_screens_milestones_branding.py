@@ -7,89 +7,206 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('fundraiser', '0001_initial'),
+        ("fundraiser", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaign',
-            name='accent_color',
-            field=models.CharField(default='#3ee08f', help_text='Progress, percent and highlights on the screens (#rrggbb).', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'A colour as #rrggbb, e.g. #3ee08f.')]),
+            model_name="campaign",
+            name="accent_color",
+            field=models.CharField(
+                default="#3ee08f",
+                help_text="Progress, percent and highlights on the screens (#rrggbb).",
+                max_length=7,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f."
+                    )
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='anonymous_path',
-            field=models.CharField(blank=True, help_text='Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.', max_length=255, validators=[django.core.validators.RegexValidator('^[^.\\s]+(\\.[^.\\s]+)*$', 'A dotted attribute path such as amount or payment.amount.')]),
+            model_name="campaign",
+            name="anonymous_path",
+            field=models.CharField(
+                blank=True,
+                help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
+                max_length=255,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^.\\s]+(\\.[^.\\s]+)*$",
+                        "A dotted attribute path such as amount or payment.amount.",
+                    )
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='background_color',
-            field=models.CharField(default='#060a16', help_text='Screen background (#rrggbb). Dark reads best on projectors; text colour follows.', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'A colour as #rrggbb, e.g. #3ee08f.')]),
+            model_name="campaign",
+            name="background_color",
+            field=models.CharField(
+                default="#060a16",
+                help_text="Screen background (#rrggbb). Dark reads best on projectors; text colour follows.",
+                max_length=7,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f."
+                    )
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='bar_color',
-            field=models.CharField(default='#5aa9ff', help_text='Bars per group (#rrggbb).', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'A colour as #rrggbb, e.g. #3ee08f.')]),
+            model_name="campaign",
+            name="bar_color",
+            field=models.CharField(
+                default="#5aa9ff",
+                help_text="Bars per group (#rrggbb).",
+                max_length=7,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f."
+                    )
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='donation_url',
-            field=models.URLField(blank=True, help_text='Where to give: shown on the screens as a QR code.'),
+            model_name="campaign",
+            name="donation_url",
+            field=models.URLField(blank=True, help_text="Where to give: shown on the screens as a QR code."),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='donor_name_path',
-            field=models.CharField(blank=True, default='name', help_text='Attribute holding the name a donor chose to display in the recent gifts ticker. Empty: every gift shows as Anonymous.', max_length=255, validators=[django.core.validators.RegexValidator('^[^.\\s]+(\\.[^.\\s]+)*$', 'A dotted attribute path such as amount or payment.amount.')]),
+            model_name="campaign",
+            name="donor_name_path",
+            field=models.CharField(
+                blank=True,
+                default="name",
+                help_text="Attribute holding the name a donor chose to display in the recent gifts ticker. Empty: every gift shows as Anonymous.",
+                max_length=255,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^.\\s]+(\\.[^.\\s]+)*$",
+                        "A dotted attribute path such as amount or payment.amount.",
+                    )
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='leaderboard_metric',
-            field=models.ForeignKey(blank=True, help_text='Metric whose groups (teams, fundraisers) leaderboard screens rank. Default: the headline metric, if it has a group-by.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='fundraiser.metric'),
+            model_name="campaign",
+            name="leaderboard_metric",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Metric whose groups (teams, fundraisers) leaderboard screens rank. Default: the headline metric, if it has a group-by.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="fundraiser.metric",
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='leaderboard_title',
-            field=models.CharField(blank=True, help_text='e.g. Top teams. Empty: named after the group-by (Top platforms).', max_length=100),
+            model_name="campaign",
+            name="leaderboard_title",
+            field=models.CharField(
+                blank=True,
+                help_text="e.g. Top teams. Empty: named after the group-by (Top platforms).",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='logo_url',
+            model_name="campaign",
+            name="logo_url",
             field=models.URLField(blank=True, help_text="Logo shown in the screens' header (PNG or SVG)."),
         ),
         migrations.CreateModel(
-            name='Screen',
+            name="Screen",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Where it stands, e.g. Ballroom, left of the stage.', max_length=100)),
-                ('layout', models.CharField(choices=[('thermometer', 'Thermometer: total raised against the goal'), ('breakdown', 'Breakdown: bars per platform or team'), ('leaderboard', 'Leaderboard: top teams or fundraisers'), ('split', 'Split: progress and breakdown side by side')], default='thermometer', max_length=20)),
-                ('show_ticker', models.BooleanField(default=True, verbose_name='recent gifts ticker')),
-                ('show_qr', models.BooleanField(default=True, verbose_name='QR code to give')),
-                ('token_digest', models.CharField(editable=False, max_length=64, unique=True)),
-                ('previous_token_digest', models.CharField(blank=True, db_index=True, editable=False, max_length=64)),
-                ('token_hint', models.CharField(blank=True, editable=False, max_length=8)),
-                ('token_issued_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='screens', to='fundraiser.campaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Where it stands, e.g. Ballroom, left of the stage.", max_length=100
+                    ),
+                ),
+                (
+                    "layout",
+                    models.CharField(
+                        choices=[
+                            ("thermometer", "Thermometer: total raised against the goal"),
+                            ("breakdown", "Breakdown: bars per platform or team"),
+                            ("leaderboard", "Leaderboard: top teams or fundraisers"),
+                            ("split", "Split: progress and breakdown side by side"),
+                        ],
+                        default="thermometer",
+                        max_length=20,
+                    ),
+                ),
+                ("show_ticker", models.BooleanField(default=True, verbose_name="recent gifts ticker")),
+                ("show_qr", models.BooleanField(default=True, verbose_name="QR code to give")),
+                ("token_digest", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "previous_token_digest",
+                    models.CharField(blank=True, db_index=True, editable=False, max_length=64),
+                ),
+                ("token_hint", models.CharField(blank=True, editable=False, max_length=8)),
+                ("token_issued_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="screens",
+                        to="fundraiser.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', 'name'],
+                "ordering": ["campaign", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Milestone',
+            name="Milestone",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=6, help_text="In the headline goal's unit (e.g. 25000 for $25,000).", max_digits=18, validators=[django.core.validators.MinValueValidator(Decimal('0.000001'))])),
-                ('label', models.CharField(help_text='e.g. Halfway there, Stretch goal: a new van.', max_length=100)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='milestones', to='fundraiser.campaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=6,
+                        help_text="In the headline goal's unit (e.g. 25000 for $25,000).",
+                        max_digits=18,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0.000001"))],
+                    ),
+                ),
+                (
+                    "label",
+                    models.CharField(
+                        help_text="e.g. Halfway there, Stretch goal: a new van.", max_length=100
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="milestones",
+                        to="fundraiser.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', 'amount'],
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'amount'), name='unique_milestone_amount')],
+                "ordering": ["campaign", "amount"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("campaign", "amount"), name="unique_milestone_amount")
+                ],
             },
         ),
     ]

@@ -26,5 +26,3 @@ def stack(moto, request):
     for child in children:
         child.stop()
         print(f"----- {child.name} -----\n{child.output()[-6000:]}")  # shown when a test fails
-
-

@@ -8,8 +8,9 @@ from ingest.metrics import MetricSpec, recount
 from tests.factories import scan_all
 
 SPECS = (  # what tests.factories.make_campaign configures
-    MetricSpec.build(slug="raised", aggregation="sum", value_path="amount", group_path="platform",
-                     decimal_places=2),
+    MetricSpec.build(
+        slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
+    ),
     MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
     MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
 )
@@ -33,8 +34,10 @@ def expected_payload(table) -> dict:
 
 
 def shown(metrics: dict) -> dict:
-    return {slug: {"total": m["total"], "groups": {g["name"] if g["name"] != "Other" else "": g["value"]
-                                                   for g in m["groups"]}}
-            for slug, m in metrics.items()}
-
-
+    return {
+        slug: {
+            "total": m["total"],
+            "groups": {g["name"] if g["name"] != "Other" else "": g["value"] for g in m["groups"]},
+        }
+        for slug, m in metrics.items()
+    }

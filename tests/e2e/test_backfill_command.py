@@ -25,8 +25,11 @@ ITEMS = 50_000
 def scanned(store: Store, campaign_id: int) -> int:
     meta = store.meta(campaign_id)
     gen = meta.get("building")
-    return sum(int(re.search(r'"items":(\d+)', v).group(1))
-               for k, v in meta.items() if gen and k.startswith(f"scan:{gen}:"))
+    return sum(
+        int(re.search(r'"items":(\d+)', v).group(1))
+        for k, v in meta.items()
+        if gen and k.startswith(f"scan:{gen}:")
+    )
 
 
 def test_backfill_prints_progress_resumes_after_a_kill_and_is_exact(moto, store):
@@ -39,8 +42,11 @@ def test_backfill_prints_progress_resumes_after_a_kill_and_is_exact(moto, store)
     command = [PYTHON, "manage.py", "backfill", "gala", "--wait", "0"]
 
     first = Child("backfill-1", command, env)
-    wait_until(lambda: scanned(store, campaign_id) >= ITEMS * 0.3 or not first.alive(), 120,
-               message="the first run to get a third of the way")
+    wait_until(
+        lambda: scanned(store, campaign_id) >= ITEMS * 0.3 or not first.alive(),
+        120,
+        message="the first run to get a third of the way",
+    )
     assert first.alive(), first.output()
     first.signal(signal.SIGKILL)
     first.stop()
@@ -60,9 +66,14 @@ def test_backfill_prints_progress_resumes_after_a_kill_and_is_exact(moto, store)
 
     consume = Child("consume", [PYTHON, "manage.py", "consume", "--seconds", "60"], env)
     try:
-        wait_until(lambda: store.meta(campaign_id).get("gen") not in (None, "0")
-                   and not store.meta(campaign_id).get("building"), 60,
-                   message="the consumer to swap the built generation in")
+        wait_until(
+            lambda: (
+                store.meta(campaign_id).get("gen") not in (None, "0")
+                and not store.meta(campaign_id).get("building")
+            ),
+            60,
+            message="the consumer to swap the built generation in",
+        )
     finally:
         consume.stop()
     truth = recount(SPECS, scan_all(table))

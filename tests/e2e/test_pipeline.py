@@ -19,20 +19,35 @@ def test_a_donation_reaches_the_sse_client_and_totals_equal_a_recount(stack):
     sse = SSEClient(f"{base_url}/c/gala/events/")
     try:
         assert sse.connected.wait(10), "SSE stream did not open"
-        table.put_item(Item={"id": "1", "email": "a@test.com", "donatedAt": "2019-08-07T07:26:56",
-                             "platform": "Facebook", "amount": 10})
-        table.put_item(Item={"id": "2", "email": "b@test.com", "platform": "Phone", "amount": Decimal("25.50")})
+        table.put_item(
+            Item={
+                "id": "1",
+                "email": "a@test.com",
+                "donatedAt": "2019-08-07T07:26:56",
+                "platform": "Facebook",
+                "amount": 10,
+            }
+        )
+        table.put_item(
+            Item={"id": "2", "email": "b@test.com", "platform": "Phone", "amount": Decimal("25.50")}
+        )
         table.put_item(Item={"id": "3", "email": "a@test.com", "platform": "Website", "amount": 5})
         table.put_item(Item={"id": "4", "email": "c@test.com", "platform": "Text", "amount": 7})
 
         def facebook_seen():
-            return any(g["name"] == "Facebook" and g["value"] == "10.00"
-                       for u in sse.updates() for g in u["metrics"].get("raised", {}).get("groups", []))
+            return any(
+                g["name"] == "Facebook" and g["value"] == "10.00"
+                for u in sse.updates()
+                for g in u["metrics"].get("raised", {}).get("groups", [])
+            )
 
         wait_until(facebook_seen, 30, message="an SSE update with Facebook 10.00")
 
-        table.update_item(Key={"id": "2"}, UpdateExpression="SET amount = :a, platform = :p",
-                          ExpressionAttributeValues={":a": Decimal("30.25"), ":p": "Website"})
+        table.update_item(
+            Key={"id": "2"},
+            UpdateExpression="SET amount = :a, platform = :p",
+            ExpressionAttributeValues={":a": Decimal("30.25"), ":p": "Website"},
+        )
         table.delete_item(Key={"id": "3"})
         expected = expected_payload(table)
         assert expected["raised"]["total"] == "47.25"

@@ -18,9 +18,14 @@ pytestmark = pytest.mark.e2e
 def test_a_flushed_redis_is_rebuilt_within_ten_seconds_and_never_shows_a_wrong_total(stack, request):
     table, base_url, _children = stack
     for i in range(40):
-        table.put_item(Item={"id": f"d{i}", "email": f"donor{i % 7}@test.com",
-                             "platform": ["Facebook", "Phone", "Website"][i % 3],
-                             "amount": Decimal(10 + i) + Decimal("0.25")})
+        table.put_item(
+            Item={
+                "id": f"d{i}",
+                "email": f"donor{i % 7}@test.com",
+                "platform": ["Facebook", "Phone", "Website"][i % 3],
+                "amount": Decimal(10 + i) + Decimal("0.25"),
+            }
+        )
     expected = expected_payload(table)
 
     def snapshot() -> dict:
@@ -42,10 +47,14 @@ def test_a_flushed_redis_is_rebuilt_within_ten_seconds_and_never_shows_a_wrong_t
 
         wait_until(recovered, 10, interval=0.2, message="the rebuilt numbers within 10 s")
         recovered_after = time.monotonic() - flushed
-        wait_until(lambda: any(u["status"] == "recalculating" for u in sse.updates()), 5,
-                   message="an SSE event saying the numbers are being recalculated")
-        wait_until(lambda: sse.updates() and sse.updates()[-1]["status"] == "live", 5,
-                   message="a live SSE event")
+        wait_until(
+            lambda: any(u["status"] == "recalculating" for u in sse.updates()),
+            5,
+            message="an SSE event saying the numbers are being recalculated",
+        )
+        wait_until(
+            lambda: sse.updates() and sse.updates()[-1]["status"] == "live", 5, message="a live SSE event"
+        )
     finally:
         sse.close()
 

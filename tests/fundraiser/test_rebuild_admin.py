@@ -20,8 +20,11 @@ def organizer(client):
 
 def test_an_organizer_starts_a_rebuild_and_sees_its_progress(organizer, store):
     campaign = make_campaign()
-    response = organizer.post("/admin/fundraiser/campaign/", {
-        "action": "rebuild_aggregates", "_selected_action": [campaign.pk]}, follow=True)
+    response = organizer.post(
+        "/admin/fundraiser/campaign/",
+        {"action": "rebuild_aggregates", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
     assert response.status_code == 200
     assert "rebuilding into generation 1" in response.content.decode()
     progress = build_progress(store, campaign.pk)
@@ -36,7 +39,8 @@ def test_an_organizer_starts_a_rebuild_and_sees_its_progress(organizer, store):
 
 def test_the_rebuild_action_needs_a_login(client, store):
     campaign = make_campaign()
-    response = client.post("/admin/fundraiser/campaign/", {
-        "action": "rebuild_aggregates", "_selected_action": [campaign.pk]})
+    response = client.post(
+        "/admin/fundraiser/campaign/", {"action": "rebuild_aggregates", "_selected_action": [campaign.pk]}
+    )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert build_progress(store, campaign.pk) is None

@@ -30,15 +30,21 @@ def table_without_stream(endpoint_url: str, name: str = "Donations"):
 
 
 def enable_stream(table) -> None:
-    table.meta.client.update_table(TableName=table.name, StreamSpecification={
-        "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    table.meta.client.update_table(
+        TableName=table.name,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
 
 
 def donation(rng: random.Random, key: str) -> dict:
     platform = rng.choice(PLATFORMS)
-    return {"id": key, "email": f"donor{rng.randint(1, 400)}@test.com", "platform": platform,
-            "channel": "offline" if platform == "Phone" else "online",
-            "amount": Decimal(rng.randint(100, 50000)) / 100}
+    return {
+        "id": key,
+        "email": f"donor{rng.randint(1, 400)}@test.com",
+        "platform": platform,
+        "channel": "offline" if platform == "Phone" else "online",
+        "amount": Decimal(rng.randint(100, 50000)) / 100,
+    }
 
 
 def fill(table, count: int, seed: int = 1) -> None:
@@ -51,8 +57,7 @@ def fill(table, count: int, seed: int = 1) -> None:
 def numbers(store, campaign) -> tuple[dict, dict]:
     config = campaign_config(campaign)
     snap = store.snapshot(campaign.pk, config.displays)
-    return ({s: v.total for s, v in snap.metrics.items()},
-            {s: v.groups for s, v in snap.metrics.items()})
+    return ({s: v.total for s, v in snap.metrics.items()}, {s: v.groups for s, v in snap.metrics.items()})
 
 
 def recounted(campaign, table) -> tuple[dict, dict]:
@@ -84,8 +89,13 @@ class ScanInterleaver:
         self.table, self.rng = table, random.Random(seed)
         self.seen: set[str] = set()
         self.lock = threading.Lock()
-        self.writes = {"update_passed": 0, "update_ahead": 0, "delete_passed": 0,
-                       "delete_ahead": 0, "insert": 0}
+        self.writes = {
+            "update_passed": 0,
+            "update_ahead": 0,
+            "delete_passed": 0,
+            "delete_ahead": 0,
+            "insert": 0,
+        }
         self.pages = 0
         original = tables.TableReader.scan_page
         interleaver = self
@@ -120,14 +130,20 @@ class ScanInterleaver:
     def update(self, key: str, kind: str) -> None:
         platform = self.rng.choice(PLATFORMS)
         self.table.update_item(
-            Key={"id": key}, UpdateExpression="SET amount = :a, platform = :p, channel = :c",
-            ExpressionAttributeValues={":a": Decimal(self.rng.randint(100, 90000)) / 100,
-                                       ":p": platform, ":c": "online"})
+            Key={"id": key},
+            UpdateExpression="SET amount = :a, platform = :p, channel = :c",
+            ExpressionAttributeValues={
+                ":a": Decimal(self.rng.randint(100, 90000)) / 100,
+                ":p": platform,
+                ":c": "online",
+            },
+        )
         self.writes[kind] += 1
 
 
-def test_a_backfill_of_an_existing_table_under_live_writes_equals_a_recount(moto, store, settings,
-                                                                           monkeypatch):
+def test_a_backfill_of_an_existing_table_under_live_writes_equals_a_recount(
+    moto, store, settings, monkeypatch
+):
     settings.INGEST_SCAN_PAGE = 100
     settings.INGEST_SCAN_SEGMENTS = 4
     table = table_without_stream(moto.url)
@@ -195,8 +211,11 @@ def test_a_throttled_scan_backs_off_and_every_segment_still_counts_exactly(store
     sim.inject("Scan", "ProvisionedThroughputExceededException", times=6)
     campaign = make_campaign(endpoint_url=sim.endpoint_url, table_name=sim.table_name)
     consumer = Consumer(store=store, consumer_id="c1")
-    step_until(consumer, lambda: aggregates_settled(store, campaign.pk)
-               and stream_caught_up(store, campaign.pk, sim), timeout=60)
+    step_until(
+        consumer,
+        lambda: aggregates_settled(store, campaign.pk) and stream_caught_up(store, campaign.pk, sim),
+        timeout=60,
+    )
 
     assert sim.calls["Scan"] >= 6 + 3  # the throttled calls, then every segment's pages
     truth = recount(campaign_config(campaign).specs, [decode_image(i) for i in sim.images()])

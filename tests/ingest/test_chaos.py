@@ -97,9 +97,14 @@ def test_workers_killed_at_random_leave_the_aggregates_equal_to_a_recount(reques
     request.addfinalizer(server.stop)
     redis_server = EmbeddedRedis().start()
     request.addfinalizer(redis_server.close)
-    env = process_env(REDIS_URL=redis_server.url, INGEST_LEASE_SECONDS="1.5",
-                      INGEST_DISCOVER_SECONDS="0.5", INGEST_IDLE_POLL_SECONDS="0.05",
-                      INGEST_BATCH_LIMIT="250", LOG_LEVEL="WARNING")
+    env = process_env(
+        REDIS_URL=redis_server.url,
+        INGEST_LEASE_SECONDS="1.5",
+        INGEST_DISCOVER_SECONDS="0.5",
+        INGEST_IDLE_POLL_SECONDS="0.05",
+        INGEST_BATCH_LIMIT="250",
+        LOG_LEVEL="WARNING",
+    )
     migrate(env)
     campaign_id = seed_campaign(env, endpoint_url=server.url, table_name=sim.table_name)
     store = Store(redis.Redis.from_url(redis_server.url, decode_responses=True))
@@ -123,9 +128,11 @@ def test_workers_killed_at_random_leave_the_aggregates_equal_to_a_recount(reques
             time.sleep(0.2)
     finally:
         logs = workers.stop()
-        print(f"{workers.kills} workers killed with SIGKILL ({workers.kills_holding_leases} holding "
-              f"leases); {counts['records']} records; "
-              f"{len(sim.shard_ids())} shards; {time.monotonic() - started:.1f} s")
+        print(
+            f"{workers.kills} workers killed with SIGKILL ({workers.kills_holding_leases} holding "
+            f"leases); {counts['records']} records; "
+            f"{len(sim.shard_ids())} shards; {time.monotonic() - started:.1f} s"
+        )
         print(logs[-20000:])
 
     truth = recount(specs, [decode_image(image) for image in sim.images()])

@@ -26,16 +26,26 @@ def test_it_counts_inserts_updates_and_deletes_like_a_recount(moto, store):
     table.put_item(Item={"id": "3", "email": "a@test.com", "platform": "Website", "amount": 5})
     consumer = Consumer(store=store, consumer_id="c1")
     drain(consumer)
-    table.update_item(Key={"id": "2"}, UpdateExpression="SET amount = :a, platform = :p",
-                      ExpressionAttributeValues={":a": 30, ":p": "Website"})
+    table.update_item(
+        Key={"id": "2"},
+        UpdateExpression="SET amount = :a, platform = :p",
+        ExpressionAttributeValues={":a": 30, ":p": "Website"},
+    )
     table.delete_item(Key={"id": "3"})
     drain(consumer)
     config = campaign_config(campaign)
-    expected = recount(config.specs, [
-        {k: (Decimal(v) if isinstance(v, Decimal) else v) for k, v in item.items()} for item in scan_all(table)
-    ])
+    expected = recount(
+        config.specs,
+        [
+            {k: (Decimal(v) if isinstance(v, Decimal) else v) for k, v in item.items()}
+            for item in scan_all(table)
+        ],
+    )
     snap = store.snapshot(campaign.pk, config.displays)
-    assert {s: v.total for s, v in snap.metrics.items()} == expected.totals == {
-        "raised": 4000, "gifts": 2, "donors": 2}
+    assert (
+        {s: v.total for s, v in snap.metrics.items()}
+        == expected.totals
+        == {"raised": 4000, "gifts": 2, "donors": 2}
+    )
     assert {s: v.groups for s, v in snap.metrics.items()} == expected.groups
     assert active_campaign_configs()

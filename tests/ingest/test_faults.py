@@ -57,8 +57,14 @@ def record_applies(store, monkeypatch, log: list[Applied] | None = None) -> list
         result = original(campaign_id, changes=changes, **kwargs)
         if "lease" not in kwargs:
             return result  # a backfill scan page, not a stream batch
-        log.append(Applied(kwargs["lease"][1], kwargs["checkpoint"][1], result.status,
-                           [(c.item_key, c.sequence) for c in changes]))
+        log.append(
+            Applied(
+                kwargs["lease"][1],
+                kwargs["checkpoint"][1],
+                result.status,
+                [(c.item_key, c.sequence) for c in changes],
+            )
+        )
         return result
 
     monkeypatch.setattr(store, "apply_batch", apply_batch)
@@ -73,8 +79,10 @@ def expected(campaign, sim: StreamSim):
 def aggregates(store, campaign):
     config = campaign_config(campaign)
     snap = store.snapshot(campaign.pk, [s.slug for s in config.specs])
-    return ({slug: v.total for slug, v in snap.metrics.items()},
-            {slug: v.groups for slug, v in snap.metrics.items()})
+    return (
+        {slug: v.total for slug, v in snap.metrics.items()},
+        {slug: v.groups for slug, v in snap.metrics.items()},
+    )
 
 
 def assert_matches_recount(store, campaign, sim: StreamSim) -> None:
@@ -112,8 +120,11 @@ def run_until(condition: Callable[[], bool], *consumers: Consumer, timeout: floa
 
 
 def stream_sequences(sim: StreamSim) -> Counter:
-    return Counter(r["dynamodb"]["SequenceNumber"].rjust(40, "0")
-                   for shard_id in sim.shard_ids() for r in sim.shard_records(shard_id))
+    return Counter(
+        r["dynamodb"]["SequenceNumber"].rjust(40, "0")
+        for shard_id in sim.shard_ids()
+        for r in sim.shard_records(shard_id)
+    )
 
 
 def applied_sequences(log: list[Applied]) -> Counter:
@@ -128,7 +139,8 @@ def assert_each_record_applied_once(log: list[Applied], sim: StreamSim) -> None:
 
 # --- iterators ----------------------------------------------------------------------------------
 def test_an_expired_iterator_is_recreated_from_the_checkpoint_without_losing_or_doubling_records(
-        store, monkeypatch):
+    store, monkeypatch
+):
     sim = simulator(monkeypatch, shards=3, seed=1)
     campaign = campaign_on(sim)
     log = record_applies(store, monkeypatch)
@@ -186,7 +198,8 @@ def test_it_backs_off_when_throttled_and_still_applies_every_record_once(store, 
 
 # --- trimming -----------------------------------------------------------------------------------
 def test_records_trimmed_before_they_were_read_mark_the_campaign_for_a_rebuild_loudly(
-        store, monkeypatch, caplog):
+    store, monkeypatch, caplog
+):
     sim = simulator(monkeypatch, shards=1, seed=3)
     campaign = campaign_on(sim)
     donations = Donations(sim, seed=3, keys=50)
@@ -238,7 +251,8 @@ def test_a_trimmed_checkpoint_that_lost_nothing_needs_no_rebuild(store, monkeypa
 
 
 def test_a_shard_that_left_the_stream_half_read_marks_the_campaign_for_a_rebuild(
-        store, monkeypatch, settings):
+    store, monkeypatch, settings
+):
     settings.INGEST_BATCH_LIMIT = 10
     sim = simulator(monkeypatch, shards=1, seed=12, empty_reads=(0, 0))
     campaign = campaign_on(sim)
@@ -270,8 +284,7 @@ def test_a_child_shard_whose_first_records_were_trimmed_unread_marks_a_rebuild(s
     parent = sim.shard_ids()[0]
     children = sim.split(parent)
     donations.write(30)
-    run_until(lambda: store.checkpoints(campaign.pk, stream_key(sim.stream_arn)).get(parent) == END,
-              consumer)
+    run_until(lambda: store.checkpoints(campaign.pk, stream_key(sim.stream_arn)).get(parent) == END, consumer)
     consumer.release_all()  # the parent is done; nobody reads the children for a day
     assert not set(children) & set(store.checkpoints(campaign.pk, stream_key(sim.stream_arn)))
 

@@ -26,8 +26,12 @@ def test_healthz_shows_each_shard_and_fails_when_reading_lags(moto, store, clien
     for i in range(5):
         table.put_item(Item={"id": str(i), "platform": "Web", "amount": 5, "email": f"{i}@x.org"})
     consumer = Consumer(store=store, consumer_id="c1")
-    step_until(consumer, lambda: aggregates_settled(store, campaign.pk)
-               and int(store.meta(campaign.pk).get("records", 0)) >= 5)
+    step_until(
+        consumer,
+        lambda: (
+            aggregates_settled(store, campaign.pk) and int(store.meta(campaign.pk).get("records", 0)) >= 5
+        ),
+    )
     time.sleep(1.1)
     consumer.step()  # an idle read refreshes the shard's health
 
@@ -70,8 +74,12 @@ def test_the_admin_lists_each_shard_with_its_lag(moto, store, client, django_use
     campaign = make_campaign(endpoint_url=moto.url)
     table.put_item(Item={"id": "1", "platform": "Web", "amount": 5, "email": "a@x.org"})
     consumer = Consumer(store=store, consumer_id="c1")
-    step_until(consumer, lambda: aggregates_settled(store, campaign.pk)
-               and int(store.meta(campaign.pk).get("records", 0)) >= 1)
+    step_until(
+        consumer,
+        lambda: (
+            aggregates_settled(store, campaign.pk) and int(store.meta(campaign.pk).get("records", 0)) >= 1
+        ),
+    )
     client.force_login(django_user_model.objects.create_superuser("o", "o@x.org", "pw-long-enough-1"))
     page = client.get(f"/admin/fundraiser/campaign/{campaign.pk}/change/").content.decode()
     (shard_id,) = campaign_health(store, campaign.pk)["shards"]

@@ -75,8 +75,10 @@ def ingested(moto, store, batches):
     for item in DONATIONS:
         table.put_item(Item=item)
     consumer = Consumer(store=store, consumer_id="rejects")
-    consume_until(consumer, lambda: batches and store.meta(campaign.pk).get("records")
-                  and aggregates_settled(store, campaign.pk))
+    consume_until(
+        consumer,
+        lambda: batches and store.meta(campaign.pk).get("records") and aggregates_settled(store, campaign.pk),
+    )
     return campaign, table, consumer
 
 

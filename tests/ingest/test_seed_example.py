@@ -18,8 +18,9 @@ SEED = {"email": "a@test.com", "donatedAt": "2019-08-07T07:26:56", "platform": "
 def consume_until(consumer: Consumer, store, campaign, records: int, timeout: float = 20) -> None:
     """Step the consumer until the campaign has read `records` records in all."""
     deadline = time.monotonic() + timeout
-    while (int(store.meta(campaign.pk).get("records", 0)) < records
-           or not aggregates_settled(store, campaign.pk)):
+    while int(store.meta(campaign.pk).get("records", 0)) < records or not aggregates_settled(
+        store, campaign.pk
+    ):
         assert time.monotonic() < deadline, f"consumer read {store.meta(campaign.pk)} in {timeout}s"
         time.sleep(consumer.step())
 

@@ -13,13 +13,19 @@ from ingest.records import RecordError, item_key_digest, sequence_key
 from ingest.store import ItemChange
 
 SPECS = (
-    MetricSpec.build(slug="raised", aggregation="sum", value_path="amount", group_path="platform",
-                     decimal_places=2),
+    MetricSpec.build(
+        slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
+    ),
     MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-    MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email",
-                     group_path="platform"),
-    MetricSpec.build(slug="phone-raised", aggregation="sum", value_path="payment.amount",
-                     filter_path="platform", filter_value="Phone", decimal_places=2),
+    MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email", group_path="platform"),
+    MetricSpec.build(
+        slug="phone-raised",
+        aggregation="sum",
+        value_path="payment.amount",
+        filter_path="platform",
+        filter_value="Phone",
+        decimal_places=2,
+    ),
 )
 CAMPAIGN = 1
 
@@ -27,8 +33,7 @@ CAMPAIGN = 1
 def live_campaign(store) -> None:
     """A campaign whose generation 1 (of SPECS) is live, as after its first rebuild."""
     store.ensure_meta(CAMPAIGN)
-    gen = store.start_generation(CAMPAIGN, specs=specs_json(SPECS), plan='{"segments": 1}',
-                                 reason="test")
+    gen = store.start_generation(CAMPAIGN, specs=specs_json(SPECS), plan='{"segments": 1}', reason="test")
     assert store.swap_generation(CAMPAIGN, gen) == 1
 
 
@@ -76,7 +81,7 @@ def test_it_matches_a_recount_after_random_changes_replayed_and_duplicated(store
             table[key] = random_item(rng)
             log.append(change_for({"id": key}, 10**20 + seq, table[key]))
     # Deliver in batches, with every batch delivered again later (at-least-once consumers).
-    batches = [log[i:i + 97] for i in range(0, len(log), 97)]
+    batches = [log[i : i + 97] for i in range(0, len(log), 97)]
     for i, batch in enumerate(batches):
         store.apply_batch(CAMPAIGN, changes=batch)
         if i >= 2:
@@ -90,7 +95,9 @@ def test_it_matches_a_recount_after_random_changes_replayed_and_duplicated(store
 def test_it_ignores_a_record_older_than_the_stored_one(store):
     live_campaign(store)
     keys = {"id": "x"}
-    store.apply_batch(CAMPAIGN, changes=[change_for(keys, 200, {"amount": Decimal(5), "platform": "Facebook"})])
+    store.apply_batch(
+        CAMPAIGN, changes=[change_for(keys, 200, {"amount": Decimal(5), "platform": "Facebook"})]
+    )
     store.apply_batch(CAMPAIGN, changes=[change_for(keys, 100, {"amount": Decimal(7), "platform": "Web"})])
     totals, groups = aggregates(store)
     assert totals["raised"] == 500
@@ -125,8 +132,11 @@ def test_it_writes_nothing_without_the_lease(store):
     new_fence = store.lease(CAMPAIGN, "shard-1", "take", "worker-b")
     assert new_fence == fence + 1
     result = store.apply_batch(
-        CAMPAIGN, changes=[change_for({"id": "x"}, 1, {"amount": Decimal(5)})],
-        checkpoint=("s", "shard-1", "1"), lease=("shard-1", "worker-a", fence))
+        CAMPAIGN,
+        changes=[change_for({"id": "x"}, 1, {"amount": Decimal(5)})],
+        checkpoint=("s", "shard-1", "1"),
+        lease=("shard-1", "worker-a", fence),
+    )
     assert result.status == "lease_lost"
     assert aggregates(store)[0]["raised"] == 0
     assert store.checkpoints(CAMPAIGN, "s") == {}

@@ -20,8 +20,9 @@ def error_of(call, **kwargs) -> str:
 
 
 def read_shard(streams, sim: StreamSim, shard_id: str, kind: str = "TRIM_HORIZON", polls: int = 10):
-    iterator = streams.get_shard_iterator(StreamArn=sim.stream_arn, ShardId=shard_id,
-                                          ShardIteratorType=kind)["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=sim.stream_arn, ShardId=shard_id, ShardIteratorType=kind)[
+        "ShardIterator"
+    ]
     records, answers = [], []
     for _ in range(polls):
         answer = streams.get_records(ShardIterator=iterator)
@@ -52,12 +53,15 @@ def test_a_write_that_changes_nothing_emits_no_record(sim, streams):
     assert [r["eventName"] for r in records] == ["INSERT"]
 
 
-@pytest.mark.parametrize(("view_type", "images"), [
-    ("KEYS_ONLY", [set(), set(), set()]),
-    ("NEW_IMAGE", [{"NewImage"}, {"NewImage"}, set()]),
-    ("OLD_IMAGE", [set(), {"OldImage"}, {"OldImage"}]),
-    ("NEW_AND_OLD_IMAGES", [{"NewImage"}, {"NewImage", "OldImage"}, {"OldImage"}]),
-])
+@pytest.mark.parametrize(
+    ("view_type", "images"),
+    [
+        ("KEYS_ONLY", [set(), set(), set()]),
+        ("NEW_IMAGE", [{"NewImage"}, {"NewImage"}, set()]),
+        ("OLD_IMAGE", [set(), {"OldImage"}, {"OldImage"}]),
+        ("NEW_AND_OLD_IMAGES", [{"NewImage"}, {"NewImage", "OldImage"}, {"OldImage"}]),
+    ],
+)
 def test_records_carry_the_images_their_view_type_asks_for(view_type, images):
     sim = StreamSim(shards=1, view_type=view_type, empty_reads=(0, 0))
     sim.put({"id": "1", "amount": 5})
@@ -102,8 +106,10 @@ def test_a_split_closes_the_parent_and_its_children_take_its_items(sim, streams)
     children = sim.split(parent)
     for n in range(20):
         sim.put({"id": str(n)})
-    described = {s["ShardId"]: s for s in streams.describe_stream(StreamArn=sim.stream_arn)
-                 ["StreamDescription"]["Shards"]}
+    described = {
+        s["ShardId"]: s
+        for s in streams.describe_stream(StreamArn=sim.stream_arn)["StreamDescription"]["Shards"]
+    }
     assert "EndingSequenceNumber" in described[parent]["SequenceNumberRange"]
     assert [described[c].get("ParentShardId") for c in children] == [parent, parent]
     assert all("EndingSequenceNumber" not in described[c]["SequenceNumberRange"] for c in children)
@@ -111,7 +117,8 @@ def test_a_split_closes_the_parent_and_its_children_take_its_items(sim, streams)
     assert sum(len(sim.shard_records(c)) for c in children) == 20
     assert all(sim.shard_records(c) for c in children)
     only_children = streams.describe_stream(
-        StreamArn=sim.stream_arn, ShardFilter={"Type": "CHILD_SHARDS", "ShardId": parent})
+        StreamArn=sim.stream_arn, ShardFilter={"Type": "CHILD_SHARDS", "ShardId": parent}
+    )
     assert [s["ShardId"] for s in only_children["StreamDescription"]["Shards"]] == children
 
 
@@ -136,8 +143,9 @@ def test_an_open_shard_may_answer_empty_before_its_records():
 def test_get_records_returns_at_most_the_limit_and_one_megabyte(sim, streams):
     for n in range(1200):
         sim.put({"id": str(n)})
-    iterator = streams.get_shard_iterator(StreamArn=sim.stream_arn, ShardId=sim.shard_ids()[0],
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=sim.stream_arn, ShardId=sim.shard_ids()[0], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
     assert len(streams.get_records(ShardIterator=iterator)["Records"]) == 1000
     assert len(streams.get_records(ShardIterator=iterator, Limit=7)["Records"]) == 7
     assert error_of(streams.get_records, ShardIterator=iterator, Limit=1001) == "ValidationException"
@@ -153,8 +161,9 @@ def test_get_records_returns_at_most_the_limit_and_one_megabyte(sim, streams):
 
 def test_iterators_expire_after_15_minutes(sim, streams):
     sim.put({"id": "1"})
-    iterator = streams.get_shard_iterator(StreamArn=sim.stream_arn, ShardId=sim.shard_ids()[0],
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=sim.stream_arn, ShardId=sim.shard_ids()[0], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
     sim.advance(14 * 60)
     next_iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
     sim.advance(2 * 60)
@@ -166,16 +175,21 @@ def test_records_older_than_24_hours_are_trimmed(sim, streams):
     shard_id = sim.shard_ids()[0]
     old = sim.put({"id": "old"})["dynamodb"]["SequenceNumber"]
     sim.put({"id": "older-than-a-day-too"})
-    iterator = streams.get_shard_iterator(StreamArn=sim.stream_arn, ShardId=shard_id,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=sim.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
     sim.advance(10 * 3600)
     sim.put({"id": "new"})
     sim.advance(15 * 3600)
     iterator_kwargs = {"StreamArn": sim.stream_arn, "ShardId": shard_id, "SequenceNumber": old}
-    assert error_of(streams.get_shard_iterator, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                    **iterator_kwargs) == "TrimmedDataAccessException"
-    assert error_of(streams.get_shard_iterator, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                    **iterator_kwargs) == "TrimmedDataAccessException"
+    assert (
+        error_of(streams.get_shard_iterator, ShardIteratorType="AFTER_SEQUENCE_NUMBER", **iterator_kwargs)
+        == "TrimmedDataAccessException"
+    )
+    assert (
+        error_of(streams.get_shard_iterator, ShardIteratorType="AT_SEQUENCE_NUMBER", **iterator_kwargs)
+        == "TrimmedDataAccessException"
+    )
     sim.iterator_ttl = 10**9  # an iterator still valid, pointing at what is gone
     assert error_of(streams.get_records, ShardIterator=iterator) == "TrimmedDataAccessException"
     records, _ = read_shard(streams, sim, shard_id)
@@ -188,16 +202,30 @@ def test_a_closed_shard_leaves_the_stream_once_it_is_trimmed(sim, streams):
     sim.split(parent)
     sim.advance(25 * 3600)
     assert parent not in sim.shard_ids()
-    assert error_of(streams.get_shard_iterator, StreamArn=sim.stream_arn, ShardId=parent,
-                    ShardIteratorType="TRIM_HORIZON") == "ResourceNotFoundException"
+    assert (
+        error_of(
+            streams.get_shard_iterator,
+            StreamArn=sim.stream_arn,
+            ShardId=parent,
+            ShardIteratorType="TRIM_HORIZON",
+        )
+        == "ResourceNotFoundException"
+    )
 
 
 def test_unknown_tables_streams_and_shards_are_not_found(sim):
     dynamodb, streams = sim.make_clients()
     assert error_of(dynamodb.describe_table, TableName="Nope") == "ResourceNotFoundException"
     assert error_of(streams.describe_stream, StreamArn=sim.stream_arn + "x") == "ResourceNotFoundException"
-    assert error_of(streams.get_shard_iterator, StreamArn=sim.stream_arn, ShardId="shardId-" + "0" * 28,
-                    ShardIteratorType="LATEST") == "ResourceNotFoundException"
+    assert (
+        error_of(
+            streams.get_shard_iterator,
+            StreamArn=sim.stream_arn,
+            ShardId="shardId-" + "0" * 28,
+            ShardIteratorType="LATEST",
+        )
+        == "ResourceNotFoundException"
+    )
 
 
 def test_injected_throttling_is_a_limit_exceeded_error(sim, streams):
@@ -234,15 +262,18 @@ def test_a_plain_boto3_client_reads_it_over_http():
             sim.put({"id": str(n), "amount": Decimal(n) / 4, "blob": b"\x00\xff"})
         table = dynamodb.describe_table(TableName="Donations")["Table"]
         assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-        assert streams.list_streams(TableName="Donations")["Streams"][0]["StreamArn"] == table["LatestStreamArn"]
+        assert (
+            streams.list_streams(TableName="Donations")["Streams"][0]["StreamArn"] == table["LatestStreamArn"]
+        )
         records = [r for shard_id in sim.shard_ids() for r in read_shard(streams, sim, shard_id)[0]]
         assert len(records) == 50
         created = records[0]["dynamodb"]["ApproximateCreationDateTime"]
         assert isinstance(created, datetime.datetime) and created.microsecond == 0  # epoch seconds
         assert records[0]["dynamodb"]["NewImage"]["blob"] == {"B": b"\x00\xff"}
         sim.advance(16 * 60)
-        iterator = streams.get_shard_iterator(StreamArn=sim.stream_arn, ShardId=sim.shard_ids()[0],
-                                              ShardIteratorType="LATEST")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=sim.stream_arn, ShardId=sim.shard_ids()[0], ShardIteratorType="LATEST"
+        )["ShardIterator"]
         sim.advance(16 * 60)
         assert error_of(streams.get_records, ShardIterator=iterator) == "ExpiredIteratorException"
     finally:

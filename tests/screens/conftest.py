@@ -80,8 +80,14 @@ class KioskSite:
     def run_django(self, code: str) -> str:
         """Run Python against the web server's database (the test database is another one)."""
         script = "import django; django.setup()\n" + code
-        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"child failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -92,12 +98,25 @@ def kiosk(moto_server):
     workdir = Path(tempfile.mkdtemp(prefix="fr-screens-"))
     env = child_env(workdir)
     server = WebServer(workdir, env)  # its port is known now: the logo URL points at it
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
     done = subprocess.run(
-        [sys.executable, "-c", SEED_SCRIPT, moto_server.url, server.url("/static/dashboard/demo-logo.svg"),
-         repr(MILESTONES), ADMIN_USER, ADMIN_PASSWORD],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            SEED_SCRIPT,
+            moto_server.url,
+            server.url("/static/dashboard/demo-logo.svg"),
+            repr(MILESTONES),
+            ADMIN_USER,
+            ADMIN_PASSWORD,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if done.returncode != 0:
         raise RuntimeError(f"seeding failed:\n{done.stdout}\n{done.stderr}")
@@ -126,10 +145,17 @@ def open_page(browser):
     """open_page(url, width=1920, height=1080, reduced_motion=None, init=None) -> a Page, closed after."""
     contexts = []
 
-    def open_(url: str | None = None, *, width: int = 1920, height: int = 1080,
-              reduced_motion: str | None = None, init: str | None = None):
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      reduced_motion=reduced_motion or "no-preference")
+    def open_(
+        url: str | None = None,
+        *,
+        width: int = 1920,
+        height: int = 1080,
+        reduced_motion: str | None = None,
+        init: str | None = None,
+    ):
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, reduced_motion=reduced_motion or "no-preference"
+        )
         contexts.append(context)
         page = context.new_page()
         page.dialogs = []
@@ -186,8 +212,14 @@ class Donations:
         items = []
         for gift in gifts:
             self.count += 1
-            items.append({"id": f"gift-{self.count}", "email": f"donor{self.count}@mail.test",
-                          "platform": "Website", **gift})
+            items.append(
+                {
+                    "id": f"gift-{self.count}",
+                    "email": f"donor{self.count}@mail.test",
+                    "platform": "Website",
+                    **gift,
+                }
+            )
         started = time.monotonic()
         for item in items:
             self.table.put_item(Item=item)
@@ -243,7 +275,7 @@ class RawStream:
             if size == 0:
                 break
             out.extend(rest[:size])
-            body = rest[size + 2:]
+            body = rest[size + 2 :]
         return out.decode(errors="replace")
 
     def close(self) -> None:

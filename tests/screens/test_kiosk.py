@@ -19,9 +19,22 @@ from tests.dashboard.test_goal_page import seed
 from tests.factories import make_campaign
 
 GIFTS = [
-    {"id": "1", "email": "ada@example.org", "phone": "+1 555 0100", "name": "Ada", "platform": "Web", "amount": 300},
-    {"id": "2", "email": "grace@example.org", "phone": "+1 555 0199", "name": "Grace", "platform": "Phone",
-     "amount": Decimal("25.50")},
+    {
+        "id": "1",
+        "email": "ada@example.org",
+        "phone": "+1 555 0100",
+        "name": "Ada",
+        "platform": "Web",
+        "amount": 300,
+    },
+    {
+        "id": "2",
+        "email": "grace@example.org",
+        "phone": "+1 555 0199",
+        "name": "Grace",
+        "platform": "Phone",
+        "amount": Decimal("25.50"),
+    },
 ]
 
 
@@ -53,7 +66,8 @@ def test_each_layout_renders_real_numbers_on_first_paint_without_login(client, c
     assert "ada@example.org" not in html and "+1 555 0100" not in html
     snapshot = client.get(f"/s/{token}/snapshot.json").json()
     assert snapshot["metrics"]["raised"]["total"] == "325.50" and snapshot["milestones"] == [
-        {"amount": "250.00", "label": "A quarter there"}]
+        {"amount": "250.00", "label": "A quarter there"}
+    ]
     assert "ada@example.org" not in json.dumps(snapshot)
     assert '<svg class="qr-code"' in html  # the QR code is drawn by the server
 
@@ -80,11 +94,16 @@ def test_a_revoked_or_replaced_link_gets_a_clear_403_message_on_every_endpoint(c
     rotated, old_token = add_screen(campaign, name="Rotated")
     new_token = rotated.issue_token()
     rotated.save()
-    for token, text, state in [(revoked_token, b"This screen was switched off", "revoked"),
-                               (old_token, b"link was replaced", "replaced")]:
+    for token, text, state in [
+        (revoked_token, b"This screen was switched off", "revoked"),
+        (old_token, b"link was replaced", "replaced"),
+    ]:
         page = client.get(f"/s/{token}/")
         assert page.status_code == 403 and text in page.content
-        assert client.get(f"/s/{token}/snapshot.json").json() == {"screen": state, "error": page.context["title"]}
+        assert client.get(f"/s/{token}/snapshot.json").json() == {
+            "screen": state,
+            "error": page.context["title"],
+        }
         assert client.get(f"/s/{token}/events/").status_code == 403
         assert client.post(f"/s/{token}/heartbeat", "{}", content_type="application/json").status_code == 403
     assert client.get(f"/s/{new_token}/").status_code == 200
@@ -93,22 +112,37 @@ def test_a_revoked_or_replaced_link_gets_a_clear_403_message_on_every_endpoint(c
 # --- heartbeats -----------------------------------------------------------------------------
 def test_a_heartbeat_is_kept_in_redis_with_only_the_known_fields(client, campaign, store):
     screen, token = add_screen(campaign)
-    report = {"layout": "thermometer", "version": 7, "epoch": "abc", "connection": "live", "status": "live",
-              "stale": 0, "lag": 0.42, "viewport": "1920x1080", "asset": "screen.js/2",
-              "email": "x@example.org", "html": "<b>"}
+    report = {
+        "layout": "thermometer",
+        "version": 7,
+        "epoch": "abc",
+        "connection": "live",
+        "status": "live",
+        "stale": 0,
+        "lag": 0.42,
+        "viewport": "1920x1080",
+        "asset": "screen.js/2",
+        "email": "x@example.org",
+        "html": "<b>",
+    }
     answer = client.post(f"/s/{token}/heartbeat", json.dumps(report), content_type="application/json")
     assert answer.status_code == 204
     beat = heartbeats([(campaign.pk, screen.pk)], store)[screen.pk]
-    assert beat["lag"] == 0.42 and beat["viewport"] == "1920x1080" and "email" not in beat and "html" not in beat
+    assert (
+        beat["lag"] == 0.42 and beat["viewport"] == "1920x1080" and "email" not in beat and "html" not in beat
+    )
     assert store.redis.ttl(f"{store.base(campaign.pk)}:screen:{screen.pk}") > 3600
     assert client.get(f"/s/{token}/heartbeat").status_code == 405
-    assert client.post(f"/s/{token}/heartbeat", "x" * 5000, content_type="application/json").status_code == 413
+    assert (
+        client.post(f"/s/{token}/heartbeat", "x" * 5000, content_type="application/json").status_code == 413
+    )
     assert client.post(f"/s/{token}/heartbeat", "{nope", content_type="application/json").status_code == 400
 
 
 def test_reports_are_bounded():
-    cleaned = clean_report({"version": 1e300, "lag": float("nan"), "stale": -5, "connection": "hacked",
-                            "layout": "x" * 500})
+    cleaned = clean_report(
+        {"version": 1e300, "lag": float("nan"), "stale": -5, "connection": "hacked", "layout": "x" * 500}
+    )
     assert cleaned["version"] == 2**53 and cleaned["lag"] is None and cleaned["stale"] == 0
     assert cleaned["connection"] == "" and len(cleaned["layout"]) == 20
     assert clean_report("not a dict")["layout"] == ""
@@ -138,20 +172,37 @@ def organizer(client, db):
 def test_the_admin_lists_screens_online_with_layout_and_lag(organizer, campaign, store):
     online, _ = add_screen(campaign, Screen.SPLIT, "Stage left")
     add_screen(campaign, Screen.LEADERBOARD, "Bar")
-    record_heartbeat(campaign_id=campaign.pk, screen_id=online.pk, store=store,
-                     report={"layout": "split", "connection": "live", "status": "live", "lag": 0.8,
-                             "viewport": "3840x2160"})
+    record_heartbeat(
+        campaign_id=campaign.pk,
+        screen_id=online.pk,
+        store=store,
+        report={
+            "layout": "split",
+            "connection": "live",
+            "status": "live",
+            "lag": 0.8,
+            "viewport": "3840x2160",
+        },
+    )
     html = organizer.get("/admin/fundraiser/screen/").content.decode()
-    stage = html[html.index(">Stage left<"):html.index("</tr>", html.index(">Stage left<"))]
+    stage = html[html.index(">Stage left<") : html.index("</tr>", html.index(">Stage left<"))]
     assert "● online" in stage and "live · lag 0.8 s" in stage and "3840x2160" in stage and "Split" in stage
-    bar = html[html.index(">Bar<"):html.index("</tr>", html.index(">Bar<"))]
+    bar = html[html.index(">Bar<") : html.index("</tr>", html.index(">Bar<"))]
     assert "○ offline" in bar and "never seen" in bar
 
 
 def test_adding_a_screen_shows_its_link_once(organizer, campaign):
-    answer = organizer.post("/admin/fundraiser/screen/add/", {
-        "campaign": campaign.pk, "name": "Lobby", "layout": "breakdown", "show_ticker": "on", "show_qr": "on",
-    }, follow=True)
+    answer = organizer.post(
+        "/admin/fundraiser/screen/add/",
+        {
+            "campaign": campaign.pk,
+            "name": "Lobby",
+            "layout": "breakdown",
+            "show_ticker": "on",
+            "show_qr": "on",
+        },
+        follow=True,
+    )
     text = answer.content.decode()
     link = re.search(r"http://testserver(/s/[A-Za-z0-9_-]+/)", text).group(1)
     assert organizer.get(link).status_code == 200
@@ -162,7 +213,9 @@ def test_adding_a_screen_shows_its_link_once(organizer, campaign):
 def test_the_preview_is_for_signed_in_organizers(client, organizer, campaign):
     screen, _ = add_screen(campaign)
     page = organizer.get(f"/admin/fundraiser/screen/{screen.pk}/preview/")
-    assert page.status_code == 200 and b"Preview" in page.content and b"data-heartbeat-url" not in page.content
+    assert (
+        page.status_code == 200 and b"Preview" in page.content and b"data-heartbeat-url" not in page.content
+    )
     assert organizer.get(f"/admin/fundraiser/screen/{screen.pk}/preview/snapshot.json").json()["metrics"]
     client.logout()
     assert client.get(f"/admin/fundraiser/screen/{screen.pk}/preview/").status_code == 302
@@ -209,14 +262,19 @@ def test_the_scale_runs_to_the_goal_then_to_the_next_stretch_goal():
 
 
 def test_leaders_share_a_rank_when_tied():
-    rows = leader_rows([{"name": "A", "value": "5.00"}, {"name": "B", "value": "5.00"},
-                        {"name": "C", "value": "1.00"}])
+    rows = leader_rows(
+        [{"name": "A", "value": "5.00"}, {"name": "B", "value": "5.00"}, {"name": "C", "value": "1.00"}]
+    )
     assert [r["rank"] for r in rows] == [1, 1, 3]
 
 
 def test_text_colour_follows_the_background_and_the_countdown_reads_well():
     assert contrast_text("#060a16") == "#f6f8ff" and contrast_text("#ffffff") == "#0b1020"
-    assert clock_text(59) == "0:59" and clock_text(3600 + 62) == "1:01:02" and clock_text(90061) == "1 d 01:01:01"
+    assert (
+        clock_text(59) == "0:59"
+        and clock_text(3600 + 62) == "1:01:02"
+        and clock_text(90061) == "1 d 01:01:01"
+    )
     assert countdown(100, None, 160) == {"label": "Ends in", "time": "1:00"}
     assert countdown(100, 130, 160) == {"label": "Opens in", "time": "0:30"}
     assert countdown(200, None, 160) == {"label": "Giving has closed", "time": ""}

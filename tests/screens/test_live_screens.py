@@ -150,8 +150,18 @@ def test_while_totals_are_recalculated_a_screen_never_shows_a_wrong_total(
 
     # Redis lost the data: the worker flags the campaign and publishes an empty "recalculating" state.
     store.set_meta(campaign_id, status="recalculating")
-    publish(slug, "update", {"campaign": slug, "version": 0, "epoch": uuid.uuid4().hex[:12],
-                             "status": "recalculating", "currency": "USD", "metrics": {}})
+    publish(
+        slug,
+        "update",
+        {
+            "campaign": slug,
+            "version": 0,
+            "epoch": uuid.uuid4().hex[:12],
+            "status": "recalculating",
+            "currency": "USD",
+            "metrics": {},
+        },
+    )
     expect(page.locator("#recalc")).to_be_visible(timeout=3000)
     expect(page.locator("#recalc")).to_have_text("Recalculating totals…")
     publish(slug, "resync", {})  # a snapshot read meanwhile says "recalculating" too
@@ -185,8 +195,10 @@ def test_a_screen_reloads_into_the_layout_organizers_choose(kiosk, open_page, mo
     page = open_page(kiosk.screen_url("thermometer-2"))
     live(page)
     expect(page.locator("#screen")).to_have_class(re.compile(r"\blayout-thermometer\b"))
-    kiosk.run_django(f"from fundraiser.models import Screen\n"
-                     f"Screen.objects.filter(pk={kiosk.ids['thermometer-2']}).update(layout='leaderboard')\n")
+    kiosk.run_django(
+        f"from fundraiser.models import Screen\n"
+        f"Screen.objects.filter(pk={kiosk.ids['thermometer-2']}).update(layout='leaderboard')\n"
+    )
     publish(kiosk.config.slug, "config", {})  # what saving in the admin sends
     expect(page.locator("#screen")).to_have_class(re.compile(r"\blayout-leaderboard\b"), timeout=5000)
     live(page)

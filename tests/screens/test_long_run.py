@@ -40,22 +40,44 @@ def measure(page, cdp) -> dict[str, float]:
     page.wait_for_timeout(200)
     cdp.send("HeapProfiler.collectGarbage")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {"nodes": metrics["Nodes"], "listeners": metrics["JSEventListeners"],
-            "heap": metrics["JSHeapUsedSize"], "intervals": page.evaluate("window.__intervals()"),
-            "sources": page.evaluate("window.__sources()")}
+    return {
+        "nodes": metrics["Nodes"],
+        "listeners": metrics["JSEventListeners"],
+        "heap": metrics["JSHeapUsedSize"],
+        "intervals": page.evaluate("window.__intervals()"),
+        "sources": page.evaluate("window.__sources()"),
+    }
 
 
 def update(slug: str, epoch: str, version: int) -> dict:
     total = 1000 + 7 * version
-    groups = sorted(((GROUPS[(version + i) % len(GROUPS)], 300 - 11 * i) for i in range(12)), key=lambda g: -g[1])
+    groups = sorted(
+        ((GROUPS[(version + i) % len(GROUPS)], 300 - 11 * i) for i in range(12)), key=lambda g: -g[1]
+    )
     return {
-        "campaign": slug, "version": version, "epoch": epoch, "status": "live", "currency": "USD",
+        "campaign": slug,
+        "version": version,
+        "epoch": epoch,
+        "status": "live",
+        "currency": "USD",
         "sent_at": 0,
-        "metrics": {"raised": {"label": "Raised", "money": True, "total": f"{total}.00",
-                               "groups": [{"name": g, "value": f"{v}.00"} for g, v in groups]},
-                    "gifts": {"label": "Gifts", "money": False, "total": str(version), "groups": []}},
-        "goal": {"label": "Goal", "metric": "raised", "group": "", "current": f"{total}.00",
-                 "target": "1000.00", "percent": 100.0},
+        "metrics": {
+            "raised": {
+                "label": "Raised",
+                "money": True,
+                "total": f"{total}.00",
+                "groups": [{"name": g, "value": f"{v}.00"} for g, v in groups],
+            },
+            "gifts": {"label": "Gifts", "money": False, "total": str(version), "groups": []},
+        },
+        "goal": {
+            "label": "Goal",
+            "metric": "raised",
+            "group": "",
+            "current": f"{total}.00",
+            "target": "1000.00",
+            "percent": 100.0,
+        },
     }
 
 
@@ -69,9 +91,23 @@ def pump(slug: str, epoch: str, first_version: int, count: int, page) -> int:
     for n in range(count):
         version += 1
         publish(slug, "update", update(slug, epoch, version))
-        publish(slug, "ticker", {"id": "pumped", "rev": version, "entries": [
-            {"key": f"gift-{version}-{i}", "name": f"Donor {version}-{i}", "amount": "12.50", "at": None}
-            for i in range(20)]})
+        publish(
+            slug,
+            "ticker",
+            {
+                "id": "pumped",
+                "rev": version,
+                "entries": [
+                    {
+                        "key": f"gift-{version}-{i}",
+                        "name": f"Donor {version}-{i}",
+                        "amount": "12.50",
+                        "at": None,
+                    }
+                    for i in range(20)
+                ],
+            },
+        )
         if n % 4 == 3:
             page.wait_for_timeout(20)
     page.wait_for_timeout(500)
@@ -79,7 +115,9 @@ def pump(slug: str, epoch: str, first_version: int, count: int, page) -> int:
     return version
 
 
-def test_a_screen_stays_flat_for_hours_and_still_follows_live_updates(kiosk, open_page, moto, store, consumer):
+def test_a_screen_stays_flat_for_hours_and_still_follows_live_updates(
+    kiosk, open_page, moto, store, consumer
+):
     gifts = Donations(make_table(moto.url), consumer, store, kiosk.config)
     gifts.give({"name": "Ada L.", "amount": 100})
     page = open_page()
@@ -118,10 +156,13 @@ def test_a_screen_stays_flat_for_hours_and_still_follows_live_updates(kiosk, ope
     assert after["sources"] == 1 and after["intervals"] <= before["intervals"], (before, after)
     # Steady state, hour over hour: nothing accumulates.
     # (a text node more or less: whether the badge happened to have text when measured)
-    assert abs(after["nodes"] - first_hour["nodes"]) <= 10 and after["listeners"] <= first_hour["listeners"], hourly
+    assert (
+        abs(after["nodes"] - first_hour["nodes"]) <= 10 and after["listeners"] <= first_hour["listeners"]
+    ), hourly
     assert after["heap"] - first_hour["heap"] < 512 * 1024, hourly
     shift = page.locator("#screen").evaluate(
-        "e => [e.style.getPropertyValue('--shift-x'), e.style.getPropertyValue('--shift-y')]")
+        "e => [e.style.getPropertyValue('--shift-x'), e.style.getPropertyValue('--shift-y')]"
+    )
     assert shift_before == "" and shift != ["", ""], "the screen never moved against burn-in"
     assert all(-2 <= int(v) <= 2 for v in shift)  # a few pixels (0.35 --u each): never off screen
 

@@ -39,7 +39,9 @@ def wait_for_redis(client, timeout: float = 10) -> None:
             time.sleep(0.05)
 
 
-def test_two_screens_resume_live_updates_within_5_s_of_redis_returning(kiosk, open_page, moto, store, consumer):
+def test_two_screens_resume_live_updates_within_5_s_of_redis_returning(
+    kiosk, open_page, moto, store, consumer
+):
     server = getattr(test_settings, "_redis", None)
     if server is None:
         pytest.skip("REDIS_URL was given: this run has no private Redis to stop")
@@ -68,8 +70,9 @@ def test_two_screens_resume_live_updates_within_5_s_of_redis_returning(kiosk, op
     for page in screens:
         remaining = BUDGET_SECONDS - (time.monotonic() - back)
         expect(page.get_by_test_id("raised")).to_have_text("$120.00", timeout=max(100, remaining * 1000))
-        expect(page.locator("#screen")).to_have_attribute("data-connection", "live",
-                                                           timeout=max(100, (BUDGET_SECONDS - (time.monotonic() - back)) * 1000))
+        expect(page.locator("#screen")).to_have_attribute(
+            "data-connection", "live", timeout=max(100, (BUDGET_SECONDS - (time.monotonic() - back)) * 1000)
+        )
         expect(page.locator("#badge")).to_be_hidden()
     assert time.monotonic() - back < BUDGET_SECONDS, "screens took over 5 s to come back"
 

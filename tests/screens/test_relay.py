@@ -26,8 +26,12 @@ def private_redis():
 def publish(port: int, event_type: str, data: dict) -> None:
     client = redis.Redis(port=port)
     try:  # exactly what django_eventstream.send_event puts on the channel
-        client.publish("events_channel", json.dumps({"channel": CHANNEL, "event_type": event_type,
-                                                     "data": json.dumps(data), "pub_id": None}))
+        client.publish(
+            "events_channel",
+            json.dumps(
+                {"channel": CHANNEL, "event_type": event_type, "data": json.dumps(data), "pub_id": None}
+            ),
+        )
     finally:
         client.close()
 

@@ -26,7 +26,9 @@ def sign_in(page, kiosk) -> None:
 
 
 def row(admin, name: str):
-    return admin.locator("#result_list tbody tr").filter(has=admin.locator("th a", has_text=re.compile(f"^{name}$")))
+    return admin.locator("#result_list tbody tr").filter(
+        has=admin.locator("th a", has_text=re.compile(f"^{name}$"))
+    )
 
 
 def run_action(admin, name: str, action: str) -> None:
@@ -64,8 +66,11 @@ def test_organizers_see_screens_online_with_their_lag_and_can_revoke_and_rotate_
     expect(preview.locator("#screen")).to_have_attribute("data-connection", "live")
     expect(preview.get_by_test_id("raised")).to_have_text("$120.00")
     expect(preview.locator(".preview-tag")).to_contain_text("Preview")
-    anonymous = requests.get(kiosk.url(f"/admin/fundraiser/screen/{kiosk.ids['split']}/preview/"),
-                             allow_redirects=False, timeout=10)
+    anonymous = requests.get(
+        kiosk.url(f"/admin/fundraiser/screen/{kiosk.ids['split']}/preview/"),
+        allow_redirects=False,
+        timeout=10,
+    )
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous.headers["Location"]
     preview.close()
 

@@ -24,8 +24,14 @@ SECRETS = (EMAIL, "analytical.example", PHONE, "7946 0958", "St James", "Ada Byr
 
 
 def hostile_gift(number: int) -> dict:
-    return {"name": IMG, "platform": SCRIPT, "amount": 30 + number, "email": EMAIL, "phone": PHONE,
-            "address": {"street": "12 St James's Square", "owner": "Ada Byron King"}}
+    return {
+        "name": IMG,
+        "platform": SCRIPT,
+        "amount": 30 + number,
+        "email": EMAIL,
+        "phone": PHONE,
+        "address": {"street": "12 St James's Square", "owner": "Ada Byron King"},
+    }
 
 
 def test_donor_text_is_shown_literally_and_contact_details_never_reach_a_browser(

@@ -39,8 +39,12 @@ def test_each_layout_is_captured_at_full_hd_and_4k(kiosk, open_page, moto, store
             expect(page.get_by_test_id("raised")).to_have_text("$726.50")
             page.wait_for_timeout(300)
             page.screenshot(path=SCREENSHOTS / f"{layout}-{width}x{height}.png")
-    for layout, (width, height) in [("thermometer", (1080, 1920)), ("split", (1080, 1920)),
-                                    ("split", (1280, 720)), ("leaderboard", (1080, 1920))]:
+    for layout, (width, height) in [
+        ("thermometer", (1080, 1920)),
+        ("split", (1080, 1920)),
+        ("split", (1280, 720)),
+        ("leaderboard", (1080, 1920)),
+    ]:
         page = open_page(kiosk.screen_url(layout), width=width, height=height)
         expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
         page.wait_for_timeout(300)

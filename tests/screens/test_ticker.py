@@ -27,8 +27,12 @@ def av(value):
 
 
 def record(event: str, item_id: str, new: dict | None = None, old: dict | None = None) -> dict:
-    body = {"Keys": {"id": {"S": item_id}}, "SequenceNumber": str(next(SEQ)),
-            "ApproximateCreationDateTime": 1_700_000_000, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    body = {
+        "Keys": {"id": {"S": item_id}},
+        "SequenceNumber": str(next(SEQ)),
+        "ApproximateCreationDateTime": 1_700_000_000,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
     if new is not None:
         body["NewImage"] = {k: av(v) for k, v in {"id": item_id, **new}.items()}
     if old is not None:
@@ -45,35 +49,45 @@ def lines(config, *records):
     return ticker_changes([decode_record(r) for r in records], config)
 
 
-GIFT = {"name": "Ada L.", "email": "ada@example.org", "phone": "+1 555 0100", "platform": "Web",
-        "amount": Decimal("25.5")}
+GIFT = {
+    "name": "Ada L.",
+    "email": "ada@example.org",
+    "phone": "+1 555 0100",
+    "platform": "Web",
+    "amount": Decimal("25.5"),
+}
 
 
 def test_a_new_gift_shows_its_display_name_and_amount_in_the_metric_places(config):
     (change,) = lines(config, record("INSERT", "1", GIFT))
     assert change.kind == "add" and change.entry.name == "Ada L." and change.entry.amount == "25.50"
     assert set(change.entry.public()) == {"key", "name", "amount", "at"}
-    assert "example.org" not in json.dumps(change.entry.public()) and "555 0100" not in json.dumps(change.entry.public())
+    assert "example.org" not in json.dumps(change.entry.public()) and "555 0100" not in json.dumps(
+        change.entry.public()
+    )
 
 
-@pytest.mark.parametrize(("item", "shown"), [
-    ({}, "Anonymous"),
-    ({"name": ""}, "Anonymous"),
-    ({"name": "   "}, "Anonymous"),
-    ({"name": 42}, "Anonymous"),
-    ({"name": "Grace", "anonymous": True}, "Anonymous"),
-    ({"name": "Grace", "anonymous": "yes"}, "Anonymous"),
-    ({"name": "Grace", "anonymous": False}, "Grace"),
-    ({"name": "grace@example.org"}, "Anonymous"),
-    ({"name": "Call me: grace@example.org"}, "Anonymous"),
-    ({"name": "+1 (555) 010-0100"}, "Anonymous"),
-    ({"name": "Team 2024"}, "Team 2024"),
-    ({"name": "  Grace \n\t Hopper  "}, "Grace Hopper"),
-    ({"name": "Evil\u202eegnaro"}, "Evilegnaro"),
-    ({"name": "Bell\x07 ringer"}, "Bell ringer"),
-    ({"name": "A" * 40}, "A" * 31 + "…"),
-    ({"name": "<img src=x onerror=alert(1)>"}, "<img src=x onerror=alert(1)>"),  # text; escaped at output
-])
+@pytest.mark.parametrize(
+    ("item", "shown"),
+    [
+        ({}, "Anonymous"),
+        ({"name": ""}, "Anonymous"),
+        ({"name": "   "}, "Anonymous"),
+        ({"name": 42}, "Anonymous"),
+        ({"name": "Grace", "anonymous": True}, "Anonymous"),
+        ({"name": "Grace", "anonymous": "yes"}, "Anonymous"),
+        ({"name": "Grace", "anonymous": False}, "Grace"),
+        ({"name": "grace@example.org"}, "Anonymous"),
+        ({"name": "Call me: grace@example.org"}, "Anonymous"),
+        ({"name": "+1 (555) 010-0100"}, "Anonymous"),
+        ({"name": "Team 2024"}, "Team 2024"),
+        ({"name": "  Grace \n\t Hopper  "}, "Grace Hopper"),
+        ({"name": "Evil\u202eegnaro"}, "Evilegnaro"),
+        ({"name": "Bell\x07 ringer"}, "Bell ringer"),
+        ({"name": "A" * 40}, "A" * 31 + "…"),
+        ({"name": "<img src=x onerror=alert(1)>"}, "<img src=x onerror=alert(1)>"),  # text; escaped at output
+    ],
+)
 def test_the_display_name_is_what_the_donor_chose_or_anonymous_never_contact_details(item, shown):
     assert display_name(item, ("name",), ("anonymous",)) == shown
 
@@ -108,13 +122,22 @@ def test_the_ticker_uses_the_goal_metric_amount_with_its_places():
     from ingest.metrics import MetricSpec
 
     config = CampaignConfig(
-        id=1, slug="x", name="x", currency="JPY", table_name="t", region="r", endpoint_url="",
+        id=1,
+        slug="x",
+        name="x",
+        currency="JPY",
+        table_name="t",
+        region="r",
+        endpoint_url="",
         specs=(MetricSpec.build(slug="yen", aggregation="sum", value_path="gift.value", decimal_places=0),),
-        displays={"yen": MetricDisplay("yen", "Yen", 0, True)}, goal=GoalConfig("yen", "", 100, "Goal"),
+        displays={"yen": MetricDisplay("yen", "Yen", 0, True)},
+        goal=GoalConfig("yen", "", 100, "Goal"),
         ticker=TickerSource("yen", ("donor", "display")),
     )
-    (change,) = ticker_changes([decode_record(record("INSERT", "1", {"gift": {"value": 1500},
-                                                                     "donor": {"display": "Kenji"}}))], config)
+    (change,) = ticker_changes(
+        [decode_record(record("INSERT", "1", {"gift": {"value": 1500}, "donor": {"display": "Kenji"}}))],
+        config,
+    )
     assert (change.entry.name, change.entry.amount) == ("Kenji", "1500")
 
 
@@ -148,8 +171,10 @@ def test_a_refunded_gift_disappears_and_a_late_duplicate_does_not_bring_it_back(
 
 
 def test_a_correction_keeps_the_gift_in_its_place(config, ticker):
-    ticker.apply(config.id, lines(config, record("INSERT", "1", GIFT),
-                                  record("INSERT", "2", {**GIFT, "name": "Grace"})))
+    ticker.apply(
+        config.id,
+        lines(config, record("INSERT", "1", GIFT), record("INSERT", "2", {**GIFT, "name": "Grace"})),
+    )
     ticker.apply(config.id, lines(config, record("MODIFY", "1", {**GIFT, "amount": 40}, old=GIFT)))
     assert names(ticker, config) == [("Grace", "25.50"), ("Ada L.", "40.00")]
     ticker.apply(config.id, lines(config, record("MODIFY", "9", GIFT, old=GIFT)))  # never listed

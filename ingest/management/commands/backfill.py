@@ -37,8 +37,10 @@ def progress_line(progress: BuildProgress, started: float, first_items: int) -> 
     else:
         eta = "ETA --"
     segments = sum(s.done for s in progress.segments)
-    return (f"[{bar}] {fraction:6.1%}  {items:,}/{total:,} items  {rate:,.0f} items/s  {eta}  "
-            f"segments {segments}/{len(progress.segments)} done")
+    return (
+        f"[{bar}] {fraction:6.1%}  {items:,}/{total:,} items  {rate:,.0f} items/s  {eta}  "
+        f"segments {segments}/{len(progress.segments)} done"
+    )
 
 
 class Command(BaseCommand):
@@ -46,10 +48,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("campaign", help="Campaign slug.")
-        parser.add_argument("--restart", action="store_true",
-                            help="Start a new generation even if one is being built.")
-        parser.add_argument("--wait", type=float, default=60.0,
-                            help="Seconds to wait, after the scan, for the consumer to swap it in.")
+        parser.add_argument(
+            "--restart", action="store_true", help="Start a new generation even if one is being built."
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=60.0,
+            help="Seconds to wait, after the scan, for the consumer to swap it in.",
+        )
 
     def handle(self, *args, campaign: str, restart: bool, wait: float, **options) -> None:
         try:
@@ -60,8 +67,9 @@ class Command(BaseCommand):
         store = Store()
         meta = store.ensure_meta(config.id)
         if restart or not meta.get("building"):
-            gen = rebuild_start(store=store, config=config, reason="requested with manage.py backfill",
-                                replace=restart)
+            gen = rebuild_start(
+                store=store, config=config, reason="requested with manage.py backfill", replace=restart
+            )
         else:
             gen = meta["building"]
             self.stdout.write(f"Resuming the build of generation {gen}.")
@@ -133,16 +141,23 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             meta = store.meta(config.id)
             if meta.get("gen") == gen and not meta.get("building"):
-                self.stdout.write(self.style.SUCCESS(
-                    f"Generation {gen} is live: the screens show the rebuilt numbers."))
+                self.stdout.write(
+                    self.style.SUCCESS(f"Generation {gen} is live: the screens show the rebuilt numbers.")
+                )
                 return
             if meta.get("building") != gen:
                 raise CommandError(f"generation {gen} was replaced by a newer rebuild")
             if not warned and not store.live_consumers():
-                self.stdout.write(self.style.WARNING(
-                    "No stream consumer is running: start the worker (or manage.py consume) to "
-                    "catch up with the stream and swap the new numbers in."))
+                self.stdout.write(
+                    self.style.WARNING(
+                        "No stream consumer is running: start the worker (or manage.py consume) to "
+                        "catch up with the stream and swap the new numbers in."
+                    )
+                )
                 warned = True
             time.sleep(0.5)
-        self.stdout.write(self.style.WARNING(
-            f"The scan is done; generation {gen} goes live once the consumer has caught up."))
+        self.stdout.write(
+            self.style.WARNING(
+                f"The scan is done; generation {gen} goes live once the consumer has caught up."
+            )
+        )

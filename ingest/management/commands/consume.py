@@ -16,11 +16,18 @@ class Command(BaseCommand):
     help = "Consume the DynamoDB streams of all active campaigns (SIGTERM finishes the batch in flight)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--seconds", type=float, default=settings.INGEST_CONSUMER_SECONDS,
-                            help="How long to run before exiting (default INGEST_CONSUMER_SECONDS).")
-        parser.add_argument("--id", default=None,
-                            help="Consumer id for logs and leases; must be unique to this process "
-                                 "(a restarted process must not reuse it). Default: random.")
+        parser.add_argument(
+            "--seconds",
+            type=float,
+            default=settings.INGEST_CONSUMER_SECONDS,
+            help="How long to run before exiting (default INGEST_CONSUMER_SECONDS).",
+        )
+        parser.add_argument(
+            "--id",
+            default=None,
+            help="Consumer id for logs and leases; must be unique to this process "
+            "(a restarted process must not reuse it). Default: random.",
+        )
 
     def handle(self, *args, seconds: float, id: str | None, **options) -> None:  # noqa: A002
         stop = threading.Event()
