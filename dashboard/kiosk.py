@@ -34,11 +34,11 @@ from .screens import (
     bar_rows,
     contrast_text,
     countdown,
+    goal_bar,
     goal_layout,
     leader_rows,
     progress_scale,
-    progress_width,
-    whole_percent,
+    stat_tiles,
 )
 
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,64}"
@@ -214,23 +214,9 @@ def screen_context(
         "theme": theme_style(campaign),
         "layout": layout,
         "headline": headline,
-        "goal": goal
-        and {
-            **goal,
-            "width": progress_width(goal["percent"]),
-            "whole_percent": whole_percent(goal["current"], goal["target"]),
-        },
+        "goal": goal_bar(goal),
         "scale": headline and progress_scale(headline["value"], goal, view.milestones),
-        "stats": [
-            {
-                "slug": slug,
-                "label": metrics[slug]["label"],
-                "value": metrics[slug]["total"],
-                "currency": unit(slug),
-            }
-            for slug in layout.stats
-            if slug in metrics
-        ],
+        "stats": stat_tiles(metrics, layout.stats, unit),
         "breakdown": breakdown,
         "bar_limit": bar_limit,
         "leaders": leaders,

@@ -67,6 +67,31 @@ def whole_percent(current: str, target: str) -> int:
     return max(0, int(100 * Decimal(current) // target_value))
 
 
+def stat_tiles(metrics: dict[str, Any], slugs, unit) -> list[dict[str, Any]]:
+    """The small number tiles (donors, gifts...): the metrics a snapshot has, in layout order."""
+    return [
+        {
+            "slug": slug,
+            "label": metrics[slug]["label"],
+            "value": metrics[slug]["total"],
+            "currency": unit(slug),
+        }
+        for slug in slugs
+        if slug in metrics
+    ]
+
+
+def goal_bar(goal: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The goal with what its progress bar needs: bar width and the exact whole percent."""
+    if not goal:
+        return goal
+    return {
+        **goal,
+        "width": progress_width(goal["percent"]),
+        "whole_percent": whole_percent(goal["current"], goal["target"]),
+    }
+
+
 def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, Any]:
     """Template context of the goal page: the snapshot arranged as the layout says."""
     layout = goal_layout(config)
@@ -102,22 +127,8 @@ def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, 
         "snapshot": snapshot,
         "layout": layout,
         "headline": headline,
-        "goal": goal
-        and {
-            **goal,
-            "width": progress_width(goal["percent"]),
-            "whole_percent": whole_percent(goal["current"], goal["target"]),
-        },
-        "stats": [
-            {
-                "slug": slug,
-                "label": metrics[slug]["label"],
-                "value": metrics[slug]["total"],
-                "currency": unit(slug),
-            }
-            for slug in layout.stats
-            if slug in metrics
-        ],
+        "goal": goal_bar(goal),
+        "stats": stat_tiles(metrics, layout.stats, unit),
         "breakdown": breakdown,
         "max_bars": MAX_BARS,
         "recalculating": snapshot.get("status") == "recalculating",
