@@ -67,6 +67,7 @@ def test_a_screen_shows_a_gift_within_2_s_and_comes_back_by_itself_after_a_serve
     expect(page.locator("#badge")).to_contain_text("Reconnecting — last update")
     expect(page.get_by_test_id("raised")).to_have_text("$120.00")  # the last good numbers stay
     gifts.give({"name": "Li Wei", "amount": 5})  # published while no web server listens
+    restarting_at = page.evaluate("Date.now()")  # the page may reconnect before start() returns
     kiosk.server.start()
     restarted_at = page.evaluate("Date.now()")
 
@@ -83,7 +84,7 @@ def test_a_screen_shows_a_gift_within_2_s_and_comes_back_by_itself_after_a_serve
     hidden_again = [e for e in page.evaluate("window.__badge") if e["hidden"] and e["at"] > stopped_at]
     assert len(shown) == 1, f"the badge should show once, while the server was away: {shown}"
     assert stopped_at <= shown[0]["at"] <= restarted_at
-    assert hidden_again and hidden_again[0]["at"] >= restarted_at
+    assert hidden_again and hidden_again[0]["at"] >= restarting_at
 
 
 def test_two_screens_each_celebrate_a_milestone_once(kiosk, open_page, moto, store, consumer):
