@@ -191,7 +191,8 @@ class Ours:
 
         clock = time.perf_counter
         started = clock()
-        changes, rejects, last = self.consumer.translate(self.config, self.gens, self.shard_id, records)
+        changes, rejects, decoded = self.consumer.translate(self.config, self.gens, self.shard_id, records)
+        last = decoded[-1]
         translated = clock()
         stats = {
             "status_at": time.time(),

@@ -412,7 +412,8 @@ class Consumer:
             if idle:
                 self.store.set_meta(config.id, **idle)
             return
-        changes, rejects, last = self.translate(config, gens, shard_id, records)
+        changes, rejects, decoded = self.translate(config, gens, shard_id, records)
+        last = decoded[-1] if decoded else None
         checkpoint_seq = END if closed else records[-1]["dynamodb"]["SequenceNumber"]
         if last is not None and last.created_at is not None:
             state.last_created = last.created_at
@@ -464,7 +465,7 @@ class Consumer:
                 "update",
                 update_payload(config, result.version, result.metrics, epoch=result.epoch),
             )
-        ticker.record_batch(config, records, store=self.store)  # recent gifts for the screens
+        ticker.record_changes(config, decoded, store=self.store)  # recent gifts for the screens
         if closed:
             log.info("%s finished closed shard %s/%s", self.id, config.slug, shard_id)
             self.release_shard(run, shard_id)
@@ -472,19 +473,20 @@ class Consumer:
 
     def translate(
         self, config: CampaignConfig, gens: Generations, shard_id: str, records: list[dict[str, Any]]
-    ) -> tuple[list[ItemChange], list[dict[str, Any]], Change | None]:
+    ) -> tuple[list[ItemChange], list[dict[str, Any]], list[Change]]:
         """Decode a batch into item changes for every generation (each with its own metric
-        definitions), and the records set aside with their reason (judged by the live ones)."""
+        definitions), the records set aside with their reason (judged by the live ones), and the
+        decoded records (decoded once here, reused by the ticker)."""
         changes: list[ItemChange] = []
         rejects: list[dict[str, Any]] = []
-        last: Change | None = None
+        decoded: list[Change] = []
         for record in records:
             try:
                 change = decode_record(record)
             except RecordError as exc:
                 rejects.append(reject_entry(record, shard_id, str(exc)))
                 continue
-            last = change
+            decoded.append(change)
             contributions = {}
             for gen in gens.active:
                 try:
@@ -500,7 +502,7 @@ class Consumer:
                 except RecordError as exc:
                     rejects.append(reject_entry(record, shard_id, str(exc)))
             changes.append(ItemChange(change.item_key, change.sequence, contributions))
-        return changes, rejects, last
+        return changes, rejects, decoded
 
     # --- generations: rebuilds, backfills and lost state --------------------------------------
     def maintain(self, run: CampaignRun) -> None:

@@ -249,13 +249,20 @@ def record_batch(config: CampaignConfig, records: list[dict[str, Any]], *, store
     """
     if config.ticker is None:
         return
+    decoded = []
+    for record in records:
+        try:
+            decoded.append(decode_record(record))
+        except RecordError:
+            continue
+    record_changes(config, decoded, store=store)
+
+
+def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any = None) -> None:
+    """record_batch for records the consumer already decoded (its hot path decodes them once)."""
+    if config.ticker is None:
+        return
     try:
-        decoded = []
-        for record in records:
-            try:
-                decoded.append(decode_record(record))
-            except RecordError:
-                continue
         changes = ticker_changes(decoded, config)
         if not changes:
             return
