@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench ci clean
+.PHONY: install demo test soak replay lint format bench ci clean
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -19,6 +19,16 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# More randomized fault schedules than `make test` plays (200): make soak SEEDS=10000 [FIRST=1]
+SEEDS ?= 10000
+FIRST ?= 1
+soak: install
+	SCHEDULE_SEEDS=$(SEEDS) SCHEDULE_FIRST_SEED=$(FIRST) $(PY) -m pytest tests/ingest/test_schedules.py -q -p no:logging -o timeout=0
+
+# Replay one fault schedule, with the consumers' logs: make replay SEED=1234
+replay: install
+	SCHEDULE_SEED=$(SEED) $(PY) -m pytest tests/ingest/test_schedules.py -q -o timeout=0
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,6 @@ so a crash at any point replays at most the batch in flight, and a replay change
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from dashboard.events import publish
@@ -30,27 +30,26 @@ from . import ticker
 from .metrics import item_contribution
 from .rebuild import (
     Generations,
-    ScanLease,
+    ThreadedScans,
+    build_progress,
     building_started,
     rebuild_start,
-    run_backfill,
     scan_done_at,
     specs_json,
 )
 from .records import Change, RecordError, decode_record
-from .store import END, ItemChange, Store
-from .streams import TRANSIENT_CODES, Shard, StreamReader, error_code
+from .store import END, START, ApplyResult, ItemChange, Position, Store, stream_key
+from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, Shard, StreamReader, error_code
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
 RATE_WINDOW_SECONDS = 10.0  # records/s is averaged over this
 MAINTAIN_SECONDS = 1.0  # how often each campaign's state is checked (lost data, rebuilds, swaps)
+SWEEP_SECONDS = 60.0  # how often old tombstones are dropped (see store.TOMBSTONE_SECONDS)
+PROGRESS_SECONDS = 1.0  # screens hear how far a rebuild is at most this often
 STREAM_PROBLEMS = ("no_stream", "bad_stream")  # statuses a later successful discovery clears
-
-
-def stream_key(stream_arn: str) -> str:
-    return hashlib.blake2b(stream_arn.encode(), digest_size=8).hexdigest()
+OVERFLOW_REASON = "amount too large: counting it would take a total past what can be kept exactly"
 
 
 @dataclass
@@ -58,7 +57,7 @@ class ShardState:
     shard: Shard
     fence: int
     iterator: str | None = None
-    checkpoint: str | None = None  # raw sequence number of the last applied record
+    checkpoint: str | None = None  # the stored checkpoint: last applied sequence, None at the start
     due: float = 0.0
     failures: int = 0
     renewed: float = 0.0
@@ -94,7 +93,8 @@ class CampaignRun:
     discovered: float = 0.0
     gens: Generations | None = None
     maintained: float = -math.inf
-    scanner: threading.Thread | None = None
+    swept: float = -math.inf
+    progress_sent: float = 0.0
 
 
 class Consumer:
@@ -106,6 +106,7 @@ class Consumer:
         load_configs: Callable[[], list[CampaignConfig]] = active_campaign_configs,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        scans: Any = None,
     ):
         self.store = store or Store()
         self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
@@ -116,21 +117,43 @@ class Consumer:
         self.lease_seconds = settings.INGEST_LEASE_SECONDS
         self.configs_loaded = -math.inf
         self.kept_alive_at = -math.inf
-        self.scan_stop = threading.Event()  # set when this consumer stops: its scans stop too
+        # Table scans for rebuilds: threads by default; the fault-schedule tests step them instead.
+        self.scans = scans or ThreadedScans(self.store, self.id)
 
     # --- main loop ----------------------------------------------------------------------------
     def run(self, *, seconds: float) -> None:
         deadline = self.clock() + seconds
         log.info("%s starting", self.id)
+        failures = 0
         try:
             while not self.stop.is_set() and self.clock() < deadline:
-                pause = self.step()
+                try:
+                    pause = self.step()
+                    failures = 0
+                except redis.RedisError as exc:
+                    # Redis unreachable or failing over: nothing was half written (every write is one
+                    # script); wait and carry on from what Redis holds.
+                    failures += 1
+                    pause = min(MAX_BACKOFF_SECONDS, 0.2 * 2**failures)
+                    log.warning("%s: Redis failed (%s); retrying in %.1fs", self.id, exc, pause)
+                    self.forget_positions()
                 if pause > 0:
                     self.stop.wait(pause)
         finally:
-            self.scan_stop.set()
-            self.release_all()
+            self.scans.stop_all()
+            try:
+                self.release_all()
+            except redis.RedisError:
+                log.warning("%s could not release its leases; they expire", self.id)
             log.info("%s stopped", self.id)
+
+    def forget_positions(self) -> None:
+        """Re-read every held shard's checkpoint from Redis before its next batch."""
+        for run in self.runs.values():
+            for state in run.held.values():
+                state.iterator = None
+            run.held.clear()
+            run.discovered = run.maintained = -math.inf
 
     def step(self) -> float:
         """Do whatever is due; return how long to wait before the next step."""
@@ -193,44 +216,77 @@ class Consumer:
             info = run.reader.describe()
             if not info.arn:
                 self.report(
-                    campaign_id,
+                    run,
                     status="no_stream",
                     last_error=f"table {run.config.table_name} has no stream enabled",
                 )
                 return
-            if info.view_type not in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+            if info.view_type not in USABLE_VIEW_TYPES:
                 self.report(
-                    campaign_id,
+                    run,
                     status="bad_stream",
                     last_error=f"stream view type {info.view_type}: enable NEW_IMAGE or NEW_AND_OLD_IMAGES",
                 )
                 return
-            if info.arn != run.stream_arn:
-                self.release_campaign(run)
-                known = self.store.meta(campaign_id).get("stream_arn")
-                run.stream_arn, run.stream = info.arn, stream_key(info.arn)
-                self.store.set_meta(campaign_id, stream_arn=info.arn, stream=run.stream)
-                if known and known != info.arn:
+            # Redis, not memory, says which stream the campaign's state follows: it may have been
+            # lost or failed over since this consumer last looked.
+            known = self.store.meta(campaign_id).get("stream_arn")
+            if info.arn != known:
+                if not self.store.set_meta(campaign_id, stream_arn=info.arn, stream=stream_key(info.arn)):
+                    run.maintained = -math.inf  # the campaign's state is gone: heal it first
+                    return
+                if known:
                     # The stream was disabled and enabled again: what was written in between never
                     # reached any stream, so only a scan of the table can count it.
                     self.needs_rebuild(run, f"the table's stream changed ({known} -> {info.arn})")
+            if info.arn != run.stream_arn:
+                self.release_campaign(run)
+                run.stream_arn, run.stream = info.arn, stream_key(info.arn)
             # Checkpoints first: a shard checkpointed before the listing began existed then, so if
             # the listing lacks it, it has left the stream (shards never come back).
             checkpoints = self.store.checkpoints(campaign_id, run.stream)
             shards = run.reader.list_shards(info.arn)
+        except redis.RedisError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any AWS failure is reported and retried
-            self.report(campaign_id, last_error=f"discover: {error_code(exc)}: {exc}")
+            self.report(run, last_error=f"discover: {error_code(exc)}: {exc}")
             log.warning("discover %s failed: %s", run.config.slug, exc)
             return
         meta = self.store.meta(campaign_id)
         if meta.get("status") in STREAM_PROBLEMS:
-            self.report(
-                campaign_id, last_error="", status="live" if meta.get("gen", "0") != "0" else "recalculating"
-            )
+            self.report(run, last_error="", status="live" if meta.get("gen", "0") != "0" else "recalculating")
         run.shards = {s.shard_id: s for s in shards}
+        self.check_lineage(run, shards, checkpoints)
+        # Every shard is recorded as soon as it is seen, read or not: one that leaves the stream
+        # before it was read to its end is then known to have taken records nobody read.
+        if (
+            self.store.record_shards(
+                campaign_id, run.stream, [s.shard_id for s in shards if s.shard_id not in checkpoints]
+            )
+            is None
+        ):
+            run.maintained = -math.inf
+            return
         self.forget_vanished(run, checkpoints)
         ready = [s for s in shards if _ready(s, run.shards, checkpoints)]
         self.balance(run, ready)
+
+    def check_lineage(self, run: CampaignRun, shards: list[Shard], recorded: dict[str, str]) -> None:
+        """A shard we never saw, whose parent we never saw either and which is gone, appeared while
+        we were away for longer than the stream keeps records: the parent's records were never
+        read. (On the stream's first listing every shard is new: the table scan covers the past.)"""
+        if not recorded:
+            return
+        for shard in shards:
+            parent = shard.parent_id
+            if shard.shard_id in recorded or not parent or parent in run.shards or parent in recorded:
+                continue
+            self.needs_rebuild(
+                run,
+                f"shard {parent} came and left the stream unseen (its child {shard.shard_id} appeared "
+                "later): its records were never read",
+            )
+            return
 
     def forget_vanished(self, run: CampaignRun, checkpoints: dict[str, str]) -> None:
         """Drop checkpoints of shards that left the stream (24 h after they closed, fully trimmed).
@@ -238,10 +294,14 @@ class Consumer:
         vanished = [sid for sid in checkpoints if sid not in run.shards]
         for shard_id in vanished:
             if checkpoints[shard_id] != END:
+                position = checkpoints[shard_id]
+                unread = (
+                    "it was never read"
+                    if position in ("", START)
+                    else f"records after {position} were trimmed unread"
+                )
                 self.needs_rebuild(
-                    run,
-                    f"shard {shard_id} left the stream before it was read to its "
-                    f"end (records after {checkpoints[shard_id]} were trimmed unread)",
+                    run, f"shard {shard_id} left the stream before it was read to its end ({unread})"
                 )
         self.store.forget_shards(run.config.id, run.stream, vanished)
         for shard_id in vanished:
@@ -258,9 +318,13 @@ class Consumer:
         owners = self.store.lease_owners(run.config.id, [s.shard_id for s in ready])
         taken: list[ShardState] = []
         for shard in ready:
-            if len(run.held) + len(taken) >= share:
-                break
             if shard.shard_id in run.held or owners.get(shard.shard_id) not in (None, self.id):
+                continue
+            if len(run.held) + len(taken) >= share:
+                if owners.get(shard.shard_id) == self.id:
+                    # Redis says it is ours but we do not hold it (a failover brought back an old
+                    # lease): let it go now rather than make others wait for it to expire.
+                    self.store.lease(run.config.id, shard.shard_id, "release", self.id)
                 continue
             fence = self.store.lease(run.config.id, shard.shard_id, "take", self.id)
             if fence is None:
@@ -273,13 +337,32 @@ class Consumer:
         checkpoints = self.store.checkpoints(run.config.id, run.stream)
         for state in taken:
             shard_id = state.shard.shard_id
-            state.checkpoint = checkpoints.get(shard_id) or None
+            stored = checkpoints.get(shard_id)
+            state.checkpoint = None if stored in (None, "", START) else stored
             run.held[shard_id] = state
             if state.checkpoint == END:
                 self.release_shard(run, shard_id)
                 run.discovered = -math.inf  # it was finished meanwhile: its children may be ready
                 continue
+            if state.checkpoint is None:
+                self.check_order(run, state.shard)
             log.info("%s took %s/%s (fence %s)", self.id, run.config.slug, shard_id, state.fence)
+
+    def check_order(self, run: CampaignRun, shard: Shard) -> None:
+        """Per item, a child's records must come after its parent's. The store orders an item's
+        changes by sequence number, and the child is read only after the parent's end, so a child
+        whose first sequence number is not above its parent's last would have its changes ignored.
+        AWS does not document that it cannot happen: if it does, say so loudly and rebuild (the new
+        generation only sees records read after the parent was finished)."""
+        parent = run.shards.get(shard.parent_id or "")
+        if parent is None or not parent.ending_sequence or not shard.starting_sequence:
+            return
+        if int(shard.starting_sequence) <= int(parent.ending_sequence):
+            self.needs_rebuild(
+                run,
+                f"shard {shard.shard_id} starts at sequence number {shard.starting_sequence}, not after "
+                f"its parent {parent.shard_id} ended ({parent.ending_sequence}): per-item order is unsure",
+            )
 
     def renew_leases(self, run: CampaignRun) -> None:
         """Renew each lease a third of the way through; drop the shards whose lease was lost."""
@@ -312,11 +395,18 @@ class Consumer:
             if state.iterator is None:
                 state.iterator = self.open_iterator(run, state)
             records, next_iterator = run.reader.get_records(state.iterator, settings.INGEST_BATCH_LIMIT)
+        except redis.RedisError:
+            raise
         except Exception as exc:  # noqa: BLE001 - classified below
             self.poll_failed(run, state, exc)
             return
         state.failures = 0
-        self.apply(run, state, records, next_iterator)
+        try:
+            self.apply(run, state, records, next_iterator)
+        except redis.ResponseError as exc:
+            # The batch script refused to run (nothing was written: it writes only after every
+            # check passed). Handled like any failed read: back off, report, read again.
+            self.poll_failed(run, state, exc)
 
     def open_iterator(self, run: CampaignRun, state: ShardState) -> str:
         """Resume after the checkpoint; a shard never read starts at its first sequence number.
@@ -356,6 +446,8 @@ class Consumer:
             return run.reader.iterator(run.stream_arn, shard.shard_id)
 
     def poll_failed(self, run: CampaignRun, state: ShardState, exc: Exception) -> None:
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            raise exc  # Redis itself is away: run() waits for it
         code = error_code(exc)
         if code == "ExpiredIteratorException":
             state.iterator = None  # re-created from the checkpoint on the next poll
@@ -369,7 +461,7 @@ class Consumer:
         if code == "ResourceNotFoundException":
             run.discovered = -math.inf  # stream or shard gone: look again
             self.release_shard(run, state.shard.shard_id)
-            self.report(run.config.id, last_error=f"{code}: {exc}")
+            self.report(run, last_error=f"{code}: {exc}")
             return
         state.failures += 1
         delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**state.failures) * random.uniform(0.5, 1.0)
@@ -383,7 +475,7 @@ class Consumer:
             code,
             delay,
         )
-        self.report(run.config.id, last_error=f"{code}: {exc}")
+        self.report(run, last_error=f"{code}: {exc}")
 
     def apply(
         self,
@@ -394,52 +486,17 @@ class Consumer:
         *,
         again: bool = True,
     ) -> None:
+        """Apply a batch (or an empty read) with the checkpoint it moves from and to."""
         config = run.config
         shard_id = state.shard.shard_id
         closed = next_iterator is None
         if run.gens is None:
             self.maintain(run)
         gens = run.gens
-        caught_up = len(records) < settings.INGEST_BATCH_LIMIT
-        if not records and not closed:
-            state.iterator = next_iterator
-            state.due = self.clock() + settings.INGEST_IDLE_POLL_SECONDS
-            idle: dict[str, Any] = {}
-            if gens.building:  # a rebuild waits for every shard to reach its tip
-                idle[f"tip:{shard_id}"] = time.time()
-            if time.time() - state.reported >= 1.0:
-                idle[f"shard:{shard_id}"] = state.health(behind=False, records=0)
-            if idle:
-                self.store.set_meta(config.id, **idle)
-            return
-        changes, rejects, decoded = self.translate(config, gens, shard_id, records)
-        last = decoded[-1] if decoded else None
-        checkpoint_seq = END if closed else records[-1]["dynamodb"]["SequenceNumber"]
-        if last is not None and last.created_at is not None:
-            state.last_created = last.created_at
-        previous = state.checkpoint
-        state.checkpoint = checkpoint_seq
-        stats: dict[str, Any] = {
-            "status_at": time.time(),
-            f"shard:{shard_id}": state.health(behind=not caught_up, records=len(records)),
-        }
-        state.checkpoint = previous  # moved for real only once the batch is written
-        if last is not None and last.created_at is not None:
-            stats["last_record_at"] = last.created_at
-        stats["last_applied_at"] = time.time()
-        if gens.building and caught_up:
-            stats[f"tip:{shard_id}"] = time.time()
-        result = self.store.apply_batch(
-            config.id,
-            changes=changes,
-            gens=gens.active,
-            expect=gens.expect,
-            rejects=rejects,
-            checkpoint=(run.stream, shard_id, checkpoint_seq),
-            lease=(shard_id, self.id, state.fence),
-            stats=stats,
-            records=len(records),
-        )
+        changes, rejects, decoded, sources = self.translate(config, gens, shard_id, records)
+        new_seq = END if closed else (records[-1]["dynamodb"]["SequenceNumber"] if records else None)
+        stats = self.batch_stats(run, state, records, decoded, new_seq)
+        result = self.commit(run, state, changes, rejects, sources, new_seq, stats, len(records))
         if result.status == "gens_changed":
             # A rebuild started or swapped meanwhile: compute the batch again for the generations
             # that exist now (nothing was written, the checkpoint did not move).
@@ -449,14 +506,11 @@ class Consumer:
             else:
                 state.due = self.clock()  # same iterator: the same records are read again
             return
-        if result.status == "lease_lost":
-            log.warning("%s lost %s before writing; another consumer continues", self.id, shard_id)
-            run.held.pop(shard_id, None)
+        if result.status != "ok":
+            self.refused(run, state, result)
             return
-        if result.status == "no_meta":
-            self.maintain(run)  # Redis lost our state: start over, and rebuild
-            return
-        state.checkpoint = None if closed else checkpoint_seq
+        if new_seq is not None:
+            state.checkpoint = None if closed else new_seq
         state.iterator = next_iterator
         state.due = self.clock() if records else self.clock() + settings.INGEST_IDLE_POLL_SECONDS
         if result.metrics:
@@ -465,21 +519,135 @@ class Consumer:
                 "update",
                 update_payload(config, result.version, result.metrics, epoch=result.epoch),
             )
-        ticker.record_changes(config, decoded, store=self.store)  # recent gifts for the screens
+        if decoded:
+            ticker.record_changes(config, decoded, store=self.store)  # recent gifts for the screens
         if closed:
             log.info("%s finished closed shard %s/%s", self.id, config.slug, shard_id)
             self.release_shard(run, shard_id)
             run.discovered = -math.inf  # its children may be ready now
 
+    def batch_stats(
+        self,
+        run: CampaignRun,
+        state: ShardState,
+        records: list[dict[str, Any]],
+        decoded: list[Change],
+        new_seq: str | None,
+    ) -> dict[str, Any]:
+        """Health fields written with the batch: the shard's position, lag and rate, and its tip."""
+        now = time.time()
+        caught_up = len(records) < settings.INGEST_BATCH_LIMIT
+        stats: dict[str, Any] = {}
+        if run.gens.building and caught_up:  # a rebuild waits for every shard to reach its tip
+            stats[f"tip:{state.shard.shard_id}"] = now
+        if not records and now - state.reported < 1.0:
+            return stats
+        last = decoded[-1] if decoded else None
+        if last is not None and last.created_at is not None:
+            state.last_created = last.created_at
+            stats["last_record_at"] = last.created_at
+        previous = state.checkpoint
+        if new_seq is not None:
+            state.checkpoint = new_seq
+        stats[f"shard:{state.shard.shard_id}"] = state.health(behind=not caught_up, records=len(records))
+        state.checkpoint = previous  # moved for real only once the batch is written
+        stats["status_at"] = now
+        if records:
+            stats["last_applied_at"] = now
+        return stats
+
+    def commit(
+        self,
+        run: CampaignRun,
+        state: ShardState,
+        changes: list[ItemChange],
+        rejects: list[dict[str, Any]],
+        sources: list[dict[str, Any]],
+        new_seq: str | None,
+        stats: dict[str, Any],
+        record_count: int,
+    ) -> ApplyResult:
+        """One apply_batch; a change that would overflow a total is set aside and the batch is sent
+        again without it (nothing was written the first time)."""
+        gens = run.gens
+        shard_id = state.shard.shard_id
+        for _ in range(3):
+            result = self.store.apply_batch(
+                run.config.id,
+                changes=changes,
+                gens=gens.active,
+                expect={"gen": gens.live, "building": gens.building},
+                rejects=rejects,
+                position=Position(run.stream, shard_id, state.checkpoint, new_seq),
+                lease=(shard_id, self.id, state.fence),
+                stats=stats,
+                records=record_count,
+            )
+            if result.status != "overflow":
+                return result
+            for index in result.overflow:
+                changes[index] = changes[index].counting_nothing()
+                rejects.append(reject_entry(sources[index], shard_id, OVERFLOW_REASON))
+        return result
+
+    def refused(self, run: CampaignRun, state: ShardState, result: ApplyResult) -> None:
+        """The batch was not written: find out where things stand, and read again from there."""
+        shard_id = state.shard.shard_id
+        if result.status == "lease_lost":
+            log.warning("%s lost %s before writing; another consumer continues", self.id, shard_id)
+            run.held.pop(shard_id, None)
+        elif result.status == "no_meta":
+            self.maintain(run)  # Redis lost our state: start over, and rebuild
+        elif result.status == "checkpoint_moved":
+            # Redis holds another checkpoint than the one we moved from: it failed over to a
+            # replica that missed our last batches (or someone else moved it). Redis is the truth:
+            # read again after its checkpoint; replayed records change nothing twice.
+            log.error(
+                "%s: checkpoint of %s/%s is %s in Redis, not %s; reading again from there",
+                self.id,
+                run.config.slug,
+                shard_id,
+                result.detail,
+                state.checkpoint,
+            )
+            stored = result.detail
+            state.iterator = None
+            state.due = self.clock()
+            if stored == END:
+                self.release_shard(run, shard_id)
+                run.discovered = -math.inf
+                return
+            state.checkpoint = None if stored in ("", START) else stored
+            self.store.renew_epoch(run.config.id)  # screens may hold numbers newer than Redis now
+            run.maintained = -math.inf
+        elif result.status == "corrupt":
+            gen, _, key = result.detail.partition(" ")
+            if not gen:
+                # A campaign key (not an aggregate) holds something this program never writes:
+                # nothing can be counted until someone removes it. Say so, and try again later.
+                self.poll_failed(
+                    run, state, CorruptKey(f"Redis key {key} is not what this program writes: delete it")
+                )
+                return
+            reason = f"an aggregate of generation {gen} is damaged ({key}): rebuilding it"
+            log.error("campaign %s: %s", run.config.slug, reason)
+            self.store.drop_generation(run.config.id, gen, reason)
+            self.maintain(run)
+            state.due = self.clock()
+        else:
+            raise RuntimeError(f"apply_batch answered {result.status}")
+
     def translate(
         self, config: CampaignConfig, gens: Generations, shard_id: str, records: list[dict[str, Any]]
-    ) -> tuple[list[ItemChange], list[dict[str, Any]], list[Change]]:
+    ) -> tuple[list[ItemChange], list[dict[str, Any]], list[Change], list[dict[str, Any]]]:
         """Decode a batch into item changes for every generation (each with its own metric
-        definitions), the records set aside with their reason (judged by the live ones), and the
-        decoded records (decoded once here, reused by the ticker)."""
+        definitions), the records set aside with their reason (judged by the newest definitions),
+        the decoded records (decoded once here, reused by the ticker) and the record of each
+        change."""
         changes: list[ItemChange] = []
         rejects: list[dict[str, Any]] = []
         decoded: list[Change] = []
+        sources: list[dict[str, Any]] = []
         for record in records:
             try:
                 change = decode_record(record)
@@ -502,7 +670,8 @@ class Consumer:
                 except RecordError as exc:
                     rejects.append(reject_entry(record, shard_id, str(exc)))
             changes.append(ItemChange(change.item_key, change.sequence, contributions))
-        return changes, rejects, decoded
+            sources.append(record)
+        return changes, rejects, decoded, sources
 
     # --- generations: rebuilds, backfills and lost state --------------------------------------
     def maintain(self, run: CampaignRun) -> None:
@@ -535,13 +704,39 @@ class Consumer:
             meta = self.store.meta(config.id)
             gens = Generations.from_meta(meta)
         run.gens = gens
+        if self.clock() - run.swept >= SWEEP_SECONDS:
+            run.swept = self.clock()
+            self.store.sweep_tombstones(config.id)
         if not gens.building:
             return
         done_at = scan_done_at(meta, gens.building)
         if done_at is None:
-            self.ensure_scanner(run)
+            self.scans.ensure(config, on_page=lambda _segment: self.report_progress(run))
         elif self.caught_up(run, meta, done_at):
             self.swap(run, gens.building)
+
+    def report_progress(self, run: CampaignRun) -> None:
+        """Tell screens how far the rebuild is (at most once a second), while nothing is live."""
+        now = time.monotonic()
+        if now - run.progress_sent < PROGRESS_SECONDS:
+            return
+        run.progress_sent = now
+        meta = self.store.meta(run.config.id)
+        progress = build_progress(self.store, run.config.id)
+        if progress is None or meta.get("gen", "0") != "0":
+            return  # screens keep showing the live numbers: nothing to say
+        total = max(progress.estimate, progress.items)
+        percent = 0.0 if not total else min(99.9, round(100 * progress.items / total, 1))
+        publish(
+            run.config.slug,
+            "progress",
+            {
+                "campaign": run.config.slug,
+                "epoch": meta.get("epoch", ""),
+                "status": "recalculating",
+                "progress": {"percent": percent, "items": progress.items, "estimate": progress.estimate},
+            },
+        )
 
     def state_lost(self, run: CampaignRun) -> None:
         """The campaign's meta hash is gone: Redis restarted empty, was flushed or evicted it."""
@@ -563,21 +758,6 @@ class Consumer:
             "update",
             update_payload(config, 0, {}, epoch=meta.get("epoch", ""), status="recalculating"),
         )
-
-    def ensure_scanner(self, run: CampaignRun) -> None:
-        if run.scanner is not None and run.scanner.is_alive():
-            return
-        if ScanLease(self.store, run.config.id, self.id).held_by_someone():
-            return  # another consumer (or `manage.py backfill`) is scanning
-
-        def scan() -> None:
-            try:
-                run_backfill(store=self.store, config=run.config, owner=self.id, stop=self.scan_stop)
-            except Exception:  # noqa: BLE001 - logged; the next maintain() starts another scan
-                log.exception("backfill of %s failed; it will resume", run.config.slug)
-
-        run.scanner = threading.Thread(target=scan, daemon=True, name=f"backfill-{run.config.slug}")
-        run.scanner.start()
 
     def caught_up(self, run: CampaignRun, meta: dict[str, str], since: float) -> bool:
         """Every readable shard has been read to its tip after the scan finished."""
@@ -603,16 +783,21 @@ class Consumer:
 
     def needs_rebuild(self, run: CampaignRun, reason: str) -> None:
         log.error("campaign %s needs a rebuild: %s", run.config.slug, reason)
-        self.report(
-            run.config.id, status="needs_rebuild", rebuild_reason=reason, rebuild_requested_at=time.time()
-        )
+        self.report(run, status="needs_rebuild", rebuild_reason=reason, rebuild_requested_at=time.time())
 
-    def report(self, campaign_id: int, **fields: Any) -> None:
-        # ensure_meta first: a bare HSET would create a meta hash without its generation.
-        meta = self.store.ensure_meta(campaign_id)
+    def report(self, run: CampaignRun, **fields: Any) -> None:
+        meta = self.store.meta(run.config.id)
         if meta.get("status") == "needs_rebuild" and fields.get("status", "needs_rebuild") != "needs_rebuild":
             del fields["status"]  # only a rebuild clears that
-        self.store.set_meta(campaign_id, **fields, status_at=time.time())
+        if not self.store.set_meta(run.config.id, **fields, status_at=time.time()):
+            # The campaign's state is gone: heal it first (a report must never recreate it).
+            run.maintained = -math.inf
+            if fields.get("status") == "needs_rebuild":
+                log.error("campaign %s: state lost before a needed rebuild was recorded", run.config.slug)
+
+
+class CorruptKey(Exception):
+    """A Redis key of the campaign holds a value of another type or shape than ours."""
 
 
 def reject_entry(record: dict[str, Any], shard_id: str, reason: str) -> dict[str, Any]:

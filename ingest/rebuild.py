@@ -25,9 +25,9 @@ from fundraiser.selectors import CampaignConfig
 
 from .metrics import MetricSpec, item_contribution
 from .records import RecordError, decode_image, item_key_digest
-from .store import ItemChange, Store
-from .streams import TRANSIENT_CODES, error_code
-from .tables import TableReader
+from .store import SCAN_LEASE, ItemChange, Store, stream_key
+from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, StreamReader, error_code
+from .tables import ScanPage, TableReader
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,10 @@ class BuildProgress:
 
 def build_progress(store: Store, campaign_id: int) -> BuildProgress | None:
     """Where the campaign's rebuild stands, read from Redis (None when nothing is being built)."""
-    meta = store.meta(campaign_id)
+    return progress_from_meta(store.meta(campaign_id))
+
+
+def progress_from_meta(meta: dict[str, str]) -> BuildProgress | None:
     gen = meta.get("building")
     if not gen:
         return None
@@ -98,57 +101,8 @@ def build_progress(store: Store, campaign_id: int) -> BuildProgress | None:
     )
 
 
-def scan_segment(
-    *,
-    store: Store,
-    reader: TableReader,
-    config: CampaignConfig,
-    gen: str,
-    specs: tuple[MetricSpec, ...],
-    key_names: tuple[str, ...],
-    total_segments: int,
-    progress: SegmentProgress,
-    stop: threading.Event,
-    on_page: Callable[[SegmentProgress], None] | None = None,
-) -> None:
-    """Scan one segment from where it stopped, applying each page atomically with its progress."""
-    failures = 0
-    while not progress.done and not stop.is_set():
-        try:
-            page = reader.scan_page(
-                segment=progress.segment,
-                total_segments=total_segments,
-                start_key=progress.last_key,
-                limit=settings.INGEST_SCAN_PAGE,
-            )
-        except Exception as exc:
-            if error_code(exc) not in TRANSIENT_CODES or failures >= 8:
-                raise
-            failures += 1
-            delay = min(5.0, 0.1 * 2**failures) * random.uniform(0.5, 1.0)
-            log.info(
-                "scan segment %s throttled (%s); retry in %.2fs", progress.segment, error_code(exc), delay
-            )
-            stop.wait(delay)
-            continue
-        failures = 0
-        changes, rejected = scanned_changes(page.items, specs, key_names, gen)
-        progress.items += len(page.items)
-        progress.rejected += rejected
-        progress.last_key = page.last_key
-        progress.done = page.last_key is None
-        live = store.meta(config.id).get("gen", "0")
-        result = store.apply_batch(
-            config.id,
-            changes=changes,
-            gens=(gen,),
-            expect=(live, gen),
-            stats={f"scan:{gen}:{progress.segment}": progress.to_json()},
-        )
-        if result.status != "ok":
-            raise RebuildAbandoned(f"rebuild of generation {gen} ended: {result.status}")
-        if on_page:
-            on_page(progress)
+class ScanRefused(RuntimeError):
+    """The table cannot be scanned into a generation yet (it has no usable stream)."""
 
 
 class RebuildAbandoned(RuntimeError):
@@ -219,9 +173,15 @@ def rebuild_start(
     plan = json.dumps(
         {"segments": settings.INGEST_SCAN_SEGMENTS, "estimate": estimate, "started": time.time()}
     )
-    gen = store.start_generation(
-        config.id, specs=specs_json(config.specs), plan=plan, reason=reason, replace=replace
-    )
+    for _ in range(2):
+        gen = store.start_generation(
+            config.id, specs=specs_json(config.specs), plan=plan, reason=reason, replace=replace
+        )
+        if gen is not None:
+            break
+        store.ensure_meta(config.id)  # no state (new campaign, or Redis lost it): create it, once
+    else:
+        raise RebuildAbandoned(f"campaign {config.slug} has no state in Redis")
     log.warning("campaign %s: building generation %s (%s)", config.slug, gen, reason)
     return gen
 
@@ -238,40 +198,198 @@ def scan_done_at(meta: dict[str, str], gen: str) -> float | None:
     return float(raw) if raw else None
 
 
-class ScanLease:
-    """At most one scanner per campaign; a killed scanner's lease lapses and another resumes."""
+class Scanner:
+    """One scan of a campaign's table into the generation being built, a page at a time.
 
-    def __init__(self, store: Store, campaign_id: int, owner: str, ttl: float | None = None):
-        self.redis, self.owner = store.redis, owner
-        self.ttl_ms = int((ttl or settings.INGEST_LEASE_SECONDS) * 1000)
-        self.key = f"{store.base(campaign_id)}:scanlease"
+    Each page is applied in one script together with its segment's new position, and only if the
+    scanner still holds the campaign's scan lease (fenced, like a shard's), the generation is still
+    the one being built and the segment is still where this scanner left it. So a scanner that was
+    paused, lost its lease, or outlived a Redis failover or loss can never write: it stops, and the
+    next scanner resumes from what Redis holds. Segments can be scanned in parallel (threads).
+    """
 
-    def take(self) -> bool:
-        if self.redis.set(self.key, self.owner, nx=True, px=self.ttl_ms):
-            return True
-        return self.renew()
+    def __init__(
+        self,
+        *,
+        store: Store,
+        config: CampaignConfig,
+        owner: str,
+        stop: threading.Event | None = None,
+        on_page: Callable[[SegmentProgress], None] | None = None,
+        retries: int = 8,
+    ):
+        self.store, self.config, self.owner = store, config, owner
+        self.retries = retries  # throttled Scan calls retried here, with backoff (0: raise at once)
+        self.stop = stop or threading.Event()
+        self.on_page = on_page
+        self.fence: int | None = None
+        self.gen = ""
+        self.specs: tuple[MetricSpec, ...] = ()
+        self.key_names: tuple[str, ...] = ()
+        self.segments: list[SegmentProgress] = []
+        self.positions: dict[int, str] = {}  # segment -> its position as stored in Redis
+        self.reader: TableReader | None = None
+        self.next_segment = 0
+
+    # --- the lease ----------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Take the scan lease and load where the build stands. False if another scanner holds the
+        lease, or nothing is being built (then there is nothing to scan)."""
+        fence = self.store.lease(self.config.id, SCAN_LEASE, "take", self.owner)
+        if fence is None:
+            return False
+        self.fence = fence
+        meta = self.store.meta(self.config.id)  # only now: until we held it, others could move it
+        if not meta.get("stream_arn") and not self.record_stream():
+            self.release()
+            raise ScanRefused(
+                f"table {self.config.table_name} has no usable stream: enable NEW_AND_OLD_IMAGES"
+            )
+        progress = progress_from_meta(meta)
+        specs = Generations.from_meta(meta).specs.get(progress.gen) if progress else None
+        if progress is None or specs is None:
+            self.release()
+            return False
+        self.gen, self.specs, self.segments = progress.gen, specs, progress.segments
+        self.positions = {s.segment: meta.get(f"scan:{self.gen}:{s.segment}", "") for s in self.segments}
+        config = self.config
+        self.reader = TableReader(
+            table=config.table_name, region=config.region, endpoint_url=config.endpoint_url
+        )
+        info = self.reader.describe()
+        self.key_names = info.key_names
+        if not progress.estimate:
+            plan = {
+                "segments": len(self.segments),
+                "estimate": info.item_count,
+                "started": progress.started_at,
+            }
+            self.store.set_meta(config.id, **{f"scan:{self.gen}": json.dumps(plan)})
+        return True
+
+    def record_stream(self) -> bool:
+        """Scanned images are exact only merged with every later write, read from the stream: a scan
+        starts only once the table's stream is on and recorded (as a consumer's discovery records it;
+        writes from before are in the table). False if the table has no usable stream."""
+        config = self.config
+        info = StreamReader(
+            table=config.table_name, region=config.region, endpoint_url=config.endpoint_url
+        ).describe()
+        if not info.arn or info.view_type not in USABLE_VIEW_TYPES:
+            return False
+        return self.store.set_meta(config.id, stream_arn=info.arn, stream=stream_key(info.arn))
 
     def renew(self) -> bool:
-        # Compare-and-extend in one step: a lapsed lease someone else took is not ours to extend.
-        script = (
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-            "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+        return self.fence is not None and (
+            self.store.lease(self.config.id, SCAN_LEASE, "renew", self.owner, self.fence) is not None
         )
-        return bool(self.redis.eval(script, 1, self.key, self.owner, self.ttl_ms))
 
     def release(self) -> None:
-        script = (
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-            "return redis.call('DEL', KEYS[1]) else return 0 end"
+        if self.fence is not None:
+            self.store.lease(self.config.id, SCAN_LEASE, "release", self.owner, self.fence)
+            self.fence = None
+
+    # --- scanning -----------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return all(s.done for s in self.segments)
+
+    def step(self) -> bool:
+        """Scan one page of the next unfinished segment (round robin); False once all are done."""
+        pending = [s for s in self.segments if not s.done]
+        if not pending:
+            return False
+        segment = pending[self.next_segment % len(pending)]
+        self.next_segment += 1
+        self.page(segment)
+        return True
+
+    def scan_segment(self, segment: SegmentProgress) -> None:
+        while not segment.done and not self.stop.is_set():
+            self.page(segment)
+
+    def page(self, segment: SegmentProgress) -> None:
+        """Read and apply the segment's next page. Raises RebuildAbandoned when this scan must end."""
+        page = self.read_page(segment)
+        changes, rejected = scanned_changes(page.items, self.specs, self.key_names, self.gen)
+        after = SegmentProgress(
+            segment.segment,
+            segment.items + len(page.items),
+            segment.rejected + rejected,
+            page.last_key,
+            page.last_key is None,
         )
-        self.redis.eval(script, 1, self.key, self.owner)
+        for _ in range(3):
+            result = self.store.apply_batch(
+                self.config.id,
+                changes=changes,
+                gens=(self.gen,),
+                expect={
+                    "building": self.gen,
+                    f"scan:{self.gen}:{segment.segment}": self.positions[segment.segment],
+                },
+                lease=(SCAN_LEASE, self.owner, self.fence),
+                stats={f"scan:{self.gen}:{segment.segment}": after.to_json()},
+            )
+            if result.status != "overflow":
+                break
+            for index in result.overflow:  # counted as unusable, as a recount past the limit would
+                changes[index] = changes[index].counting_nothing()
+                after.rejected += 1
+        if result.status == "corrupt":
+            self.store.drop_generation(
+                self.config.id, self.gen, f"generation {self.gen} held a damaged aggregate ({result.detail})"
+            )
+        if result.status != "ok":
+            self.stop.set()
+            raise RebuildAbandoned(
+                f"scan of generation {self.gen} ended: {result.status} {result.detail}".strip()
+            )
+        self.positions[segment.segment] = after.to_json()
+        segment.items, segment.rejected = after.items, after.rejected
+        segment.last_key, segment.done = after.last_key, after.done
+        if self.on_page:
+            self.on_page(segment)
 
-    def held_by_someone(self) -> bool:
-        return bool(self.redis.exists(self.key))
+    def read_page(self, segment: SegmentProgress) -> ScanPage:
+        failures = 0
+        while True:
+            try:
+                return self.reader.scan_page(
+                    segment=segment.segment,
+                    total_segments=len(self.segments),
+                    start_key=segment.last_key,
+                    limit=settings.INGEST_SCAN_PAGE,
+                )
+            except Exception as exc:
+                if error_code(exc) not in TRANSIENT_CODES or failures >= self.retries or self.stop.is_set():
+                    raise
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures) * random.uniform(0.5, 1.0)
+                log.info(
+                    "scan segment %s throttled (%s); retry in %.2fs", segment.segment, error_code(exc), delay
+                )
+                self.stop.wait(delay)
 
-    def held_by_another(self) -> bool:
-        holder = self.redis.get(self.key)
-        return holder is not None and holder != self.owner
+    def finish(self) -> bool:
+        """Once every segment is done, record when the scan ended (the swap waits for the stream to
+        be read past that moment). True when the scan is complete."""
+        if not self.done:
+            return False
+        result = self.store.apply_batch(
+            self.config.id,
+            gens=(),
+            expect={"building": self.gen, f"scan_done:{self.gen}": ""},
+            lease=(SCAN_LEASE, self.owner, self.fence),
+            stats={f"scan_done:{self.gen}": time.time()},
+        )
+        if result.status == "gens_changed" and result.detail == f"scan_done:{self.gen}":
+            return True  # another scanner finished it first
+        if result.status != "ok":
+            return False
+        items = sum(s.items for s in self.segments)
+        log.info("campaign %s: scan of generation %s done (%s items)", self.config.slug, self.gen, items)
+        return True
 
 
 def run_backfill(
@@ -285,75 +403,82 @@ def run_backfill(
     """Scan the table into the generation being built, resuming each segment where it stopped.
 
     Returns True when the scan is complete, False if another scanner holds the campaign or it was
-    stopped. Segments run on threads (DynamoDB parallel Scan).
+    stopped. Segments run on threads (DynamoDB parallel Scan). `stop` belongs to this scan alone.
     """
-    lease = ScanLease(store, config.id, owner)
-    if not lease.take():
+    scanner = Scanner(store=store, config=config, owner=owner, stop=stop, on_page=on_page)
+    if not scanner.start():
         return False
     try:
-        progress = build_progress(store, config.id)
-        if progress is None:
-            return True
-        gen = progress.gen
-        specs = Generations.from_meta(store.meta(config.id)).specs.get(gen)
-        if specs is None:
-            return False
-        reader = TableReader(table=config.table_name, region=config.region, endpoint_url=config.endpoint_url)
-        info = reader.describe()
-        if not progress.estimate:
-            store.set_meta(
-                config.id,
-                **{
-                    f"scan:{gen}": json.dumps(
-                        {
-                            "segments": len(progress.segments),
-                            "estimate": info.item_count,
-                            "started": progress.started_at,
-                        }
-                    )
-                },
-            )
         failure: list[BaseException] = []
 
-        def segment_worker(segment: SegmentProgress) -> None:
+        def scan(segment: SegmentProgress) -> None:
             try:
-                scan_segment(
-                    store=store,
-                    reader=reader,
-                    config=config,
-                    gen=gen,
-                    specs=specs,
-                    key_names=info.key_names,
-                    total_segments=len(progress.segments),
-                    progress=segment,
-                    stop=stop,
-                    on_page=on_page,
-                )
+                scanner.scan_segment(segment)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 failure.append(exc)
                 stop.set()
 
         threads = [
-            threading.Thread(
-                target=segment_worker, args=(s,), daemon=True, name=f"scan-{config.slug}-{s.segment}"
-            )
-            for s in progress.segments
+            threading.Thread(target=scan, args=(s,), daemon=True, name=f"scan-{config.slug}-{s.segment}")
+            for s in scanner.segments
             if not s.done
         ]
         for thread in threads:
             thread.start()
+        renew_every = settings.INGEST_LEASE_SECONDS / 3
         while any(t.is_alive() for t in threads):
             for thread in threads:
-                thread.join(timeout=lease.ttl_ms / 3000 / len(threads))
-            if not lease.renew():
+                thread.join(timeout=renew_every / len(threads))
+            if not scanner.renew():
                 stop.set()  # someone else took over (we were too slow): stop writing
+        abandoned = [exc for exc in failure if isinstance(exc, RebuildAbandoned)]
+        if abandoned:
+            log.info("campaign %s: %s", config.slug, abandoned[0])
+            return False  # replaced, or Redis lost it: the next scan resumes from what Redis holds
         if failure:
             raise failure[0]
-        finished = build_progress(store, config.id)
-        if finished is None or finished.gen != gen or not finished.done:
-            return False
-        store.redis.hsetnx(store.meta_key(config.id), f"scan_done:{gen}", str(time.time()))
-        log.info("campaign %s: scan of generation %s done (%s items)", config.slug, gen, finished.items)
-        return True
+        return not stop.is_set() and scanner.finish()
     finally:
-        lease.release()
+        scanner.release()
+
+
+@dataclass
+class ScanJob:
+    thread: threading.Thread
+    stop: threading.Event
+
+
+class ThreadedScans:
+    """The consumer's scans: one thread per campaign being rebuilt, each with its own stop, so a scan
+    that failed or was replaced never stops the next one."""
+
+    def __init__(self, store: Store, owner: str):
+        self.store, self.owner = store, owner
+        self.jobs: dict[int, ScanJob] = {}
+
+    def ensure(
+        self, config: CampaignConfig, on_page: Callable[[SegmentProgress], None] | None = None
+    ) -> None:
+        job = self.jobs.get(config.id)
+        if job is not None and job.thread.is_alive():
+            return
+        if self.store.lease_holder(config.id, SCAN_LEASE) not in (None, self.owner):
+            return  # another consumer (or `manage.py backfill`) is scanning
+
+        stop = threading.Event()
+
+        def scan() -> None:
+            try:
+                run_backfill(store=self.store, config=config, owner=self.owner, stop=stop, on_page=on_page)
+            except (RebuildAbandoned, ScanRefused) as exc:
+                log.info("backfill of %s ended: %s", config.slug, exc)
+            except Exception:  # noqa: BLE001 - logged; the next maintain() starts another scan
+                log.exception("backfill of %s failed; it will resume", config.slug)
+
+        thread = threading.Thread(target=scan, daemon=True, name=f"backfill-{config.slug}")
+        self.jobs[config.id] = ScanJob(thread, stop)
+        thread.start()
+
+    def stop_all(self) -> None:
+        for job in self.jobs.values():
+            job.stop.set()

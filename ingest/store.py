@@ -6,16 +6,18 @@ same hash tag ({fr:<id>}), so a batch is one atomic script on one Redis Cluster 
 Layout for campaign C (G is the live generation, see docs/correctness.md):
   {fr:C}:meta            hash  gen, version, records, rejected, stream, status, last_* health
   {fr:C}:gG:items        hash  item digest -> {"s": sequence, "c": contribution}
+  {fr:C}:gG:tomb         zset  item digest -> when it came to count for nothing (dropped later)
   {fr:C}:gG:m:<metric>   hash  "t" -> total, "g:<group>" -> group value (integers, minor units)
   {fr:C}:gG:d:<metric>   hash  "<digest>:<group>" -> references (count_distinct)
   {fr:C}:gG:D:<metric>   hash  "<digest>" -> references (count_distinct, all groups)
-  {fr:C}:ckpt:<stream>   hash  shard id -> last applied sequence (zero-padded) or "END"
-  {fr:C}:lease:<shard>   hash  owner, fence, expires (ms, Redis clock)
+  {fr:C}:ckpt:<stream>   hash  shard id -> "START" (known, nothing applied), last applied sequence or "END"
+  {fr:C}:lease:<name>    hash  owner, fence, expires (ms, Redis clock); name: a shard id, or "scan"
   {fr:C}:rejects         list  recent rejected records (JSON), newest first
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -32,7 +34,12 @@ from .metrics import Entry
 
 LUA_DIR = Path(__file__).parent / "lua"
 END = "END"
+START = "START"  # a shard we know of, from which nothing was applied yet
 LIVE = "live"  # the generation the screens read
+SCAN_LEASE = "scan"  # the lease of a campaign's table scan (shard ids never take this name)
+# Tombstones (items that count for nothing) are kept while an older record of them could still be
+# read: the stream keeps records 24 hours; an hour more covers a batch in flight.
+TOMBSTONE_SECONDS = 25 * 3600
 
 
 @cache
@@ -42,11 +49,23 @@ def get_redis() -> redis.Redis:
 
 @dataclass
 class ApplyResult:
-    status: str  # "ok", "lease_lost", "no_meta" or "gens_changed"
+    """What apply_batch did. Anything but "ok" means nothing was written:
+
+    no_meta           the campaign has no state in Redis (new, or Redis lost it)
+    gens_changed      an expected meta field moved (a rebuild started or swapped, a scan moved on)
+    lease_lost        the caller no longer holds its lease
+    checkpoint_moved  the stored checkpoint is not the one the batch moves from (detail: stored)
+    overflow          counting these changes (indexes) would take a total past what Redis holds
+    corrupt           an aggregate is not what this code writes (detail: "generation key")
+    """
+
+    status: str
     version: int = 0
     applied: int = 0
     epoch: str = ""
     metrics: dict[str, MetricValues] = field(default_factory=dict)
+    detail: str = ""
+    overflow: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -85,7 +104,22 @@ class Snapshot:
 class ItemChange:
     item_key: str
     sequence: str  # zero-padded; "" for an item read by a table scan
-    contributions: dict[str, list[Entry]]  # generation ("live" or a number being built) -> entries
+    contributions: dict[str, list[Entry]]  # generation ("live" or a generation id) -> entries
+
+    def counting_nothing(self) -> ItemChange:
+        """The same change, contributing nothing to any generation (the item is set aside)."""
+        return ItemChange(self.item_key, self.sequence, {gen: [] for gen in self.contributions})
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a batch moves a shard: from the checkpoint it was read after (None: the shard's start),
+    to `seq` (None: it stays)."""
+
+    stream: str
+    shard: str
+    expect: str | None
+    seq: str | None = None
 
 
 class Store:
@@ -95,6 +129,8 @@ class Store:
         self._apply = self.redis.register_script((LUA_DIR / "apply_batch.lua").read_text())
         self._lease = self.redis.register_script((LUA_DIR / "lease.lua").read_text())
         self._generation = self.redis.register_script((LUA_DIR / "generation.lua").read_text())
+        self._meta = self.redis.register_script((LUA_DIR / "meta.lua").read_text())
+        self._sweep = self.redis.register_script((LUA_DIR / "sweep_tombstones.lua").read_text())
 
     # --- keys ---------------------------------------------------------------------------------
     def base(self, campaign_id: int) -> str:
@@ -126,15 +162,22 @@ class Store:
 
     def start_generation(
         self, campaign_id: int, *, specs: str, plan: str, reason: str, replace: bool = False
-    ) -> str:
+    ) -> str | None:
         """Begin building a generation with these metric definitions (or keep the one that is,
-        unless replace)."""
-        return str(
-            self._generation(
-                keys=[self.meta_key(campaign_id)],
-                args=[self.base(campaign_id), "start", specs, plan, reason, "1" if replace else ""],
-            )
+        unless replace). None when the campaign has no state (ensure_meta first)."""
+        gen = self._generation(
+            keys=[self.meta_key(campaign_id)],
+            args=[
+                self.base(campaign_id),
+                "start",
+                specs,
+                plan,
+                reason,
+                "1" if replace else "",
+                uuid.uuid4().hex[:6],
+            ],
         )
+        return None if gen is None else str(gen)
 
     def swap_generation(self, campaign_id: int, gen: str) -> int | None:
         """Make a built generation live; None if it is no longer the one being built."""
@@ -143,52 +186,102 @@ class Store:
         )
         return None if version is None else int(version)
 
+    def drop_generation(self, campaign_id: int, gen: str, reason: str) -> bool:
+        """Delete a generation that cannot be trusted; a rebuild replaces it."""
+        done = self._generation(
+            keys=[self.meta_key(campaign_id)],
+            args=[self.base(campaign_id), "drop", gen, new_epoch(), reason],
+        )
+        return done is not None
+
+    def renew_epoch(self, campaign_id: int) -> None:
+        """The numbers may have gone back in time (a failover): screens take the next snapshot."""
+        self._generation(
+            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), "epoch", new_epoch()]
+        )
+
     def meta(self, campaign_id: int) -> dict[str, str]:
         return self.redis.hgetall(self.meta_key(campaign_id))
 
-    def set_meta(self, campaign_id: int, **fields: Any) -> None:
-        self.redis.hset(self.meta_key(campaign_id), mapping={k: str(v) for k, v in fields.items()})
+    def set_meta(self, campaign_id: int, **fields: Any) -> bool:
+        """Set meta fields of a campaign that has state; False (nothing written) if it has none.
+
+        Never a bare HSET: after Redis lost the campaign's state that would recreate the meta hash
+        without a generation (see meta.lua).
+        """
+        args = [self.base(campaign_id), "set"]
+        for name, value in fields.items():
+            args += [name, str(value)]
+        return bool(self._meta(keys=[self.meta_key(campaign_id)], args=args))
+
+    def record_shards(self, campaign_id: int, stream: str, shard_ids: Iterable[str]) -> int | None:
+        """Record shards as known (START) unless already recorded; None if the state is gone."""
+        shard_ids = list(shard_ids)
+        if not shard_ids:
+            return 0
+        added = int(
+            self._meta(
+                keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), "shards", stream, *shard_ids]
+            )
+        )
+        return None if added < 0 else added
+
+    def sweep_tombstones(self, campaign_id: int, *, age: float = TOMBSTONE_SECONDS, most: int = 1000) -> int:
+        """Drop item states that count for nothing and are older than `age` seconds."""
+        return int(
+            self._sweep(keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), int(age), most])
+        )
 
     def apply_batch(
         self,
         campaign_id: int,
         *,
-        changes: Iterable[ItemChange],
-        gens: tuple[str, ...] = (LIVE,),
-        rejects: Iterable[dict[str, Any]] = (),
-        checkpoint: tuple[str, str, str] | None = None,
+        changes: Iterable[ItemChange] = (),
+        gens: Iterable[str] = (LIVE,),
+        expect: dict[str, str] | None = None,
         lease: tuple[str, str, int] | None = None,
+        position: Position | None = None,
+        rejects: Iterable[dict[str, Any]] = (),
         stats: dict[str, Any] | None = None,
         records: int | None = None,
-        expect: tuple[str, str] | None = None,
     ) -> ApplyResult:
-        """Apply a batch atomically.
+        """Apply a batch atomically, or nothing at all (see ApplyResult for why not).
 
-        checkpoint = (stream, shard, seq); lease = (shard, owner, fence); records = how many stream
-        records the batch stands for (added to the campaign's count); expect = the (live, building)
-        generations the contributions were computed for: if they changed, nothing is written and the
-        status is "gens_changed".
+        gens: the generations the contributions are for; expect: meta fields that must still hold
+        these values ("" for absent), e.g. {"gen": live, "building": building}; lease = (name,
+        owner, fence); position: the shard checkpoint the batch moves from and to; records: how
+        many stream records the batch stands for (added to the campaign's count).
         """
-        payload = {
+        changes = list(changes)
+        payload: dict[str, Any] = {
             "gens": list(gens),
             "changes": [[c.item_key, c.sequence, _wire(c.contributions)] for c in changes],
             "rejects": [json.dumps(r, default=str) for r in rejects],
             "reject_cap": settings.INGEST_REJECTS_KEPT,
             "stats": {k: str(v) for k, v in (stats or {}).items()},
         }  # absent, not null: Lua's cjson turns null into a truthy userdata
-        if checkpoint:
-            payload["checkpoint"] = dict(zip(("stream", "shard", "seq"), checkpoint, strict=False))
+        if expect:
+            payload["expect"] = expect
         if lease:
-            payload["lease"] = dict(zip(("shard", "owner", "fence"), lease, strict=False))
+            payload["lease"] = dict(zip(("name", "owner", "fence"), lease, strict=True))
+        if position:
+            payload["position"] = {
+                "stream": position.stream,
+                "shard": position.shard,
+                "expect": position.expect or "",
+            }
+            if position.seq is not None:
+                payload["position"]["seq"] = position.seq
         if records:
             payload["records"] = records
-        if expect is not None:
-            payload["expect"] = {"gen": expect[0], "building": expect[1]}
         raw = self._apply(
             keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(payload)]
         )
-        if raw[0] != "ok":
-            return ApplyResult(status=raw[0])
+        status = raw[0]
+        if status == "overflow":
+            return ApplyResult(status=status, overflow=sorted(int(i) - 1 for i in raw[1:]))
+        if status != "ok":
+            return ApplyResult(status=status, detail=" ".join(str(part) for part in raw[1:]))
         metrics = {}
         for slug, flat in zip(raw[4::2], raw[5::2], strict=False):
             metrics[slug] = MetricValues.from_hash(dict(zip(flat[::2], flat[1::2], strict=False)))
@@ -243,6 +336,10 @@ class Store:
         )
         return None if result is None else int(result)
 
+    def lease_holder(self, campaign_id: int, name: str) -> str | None:
+        """Who holds a lease now (None when it is free or expired)."""
+        return self.lease_owners(campaign_id, [name])[name]
+
     def lease_owners(self, campaign_id: int, shard_ids: Iterable[str]) -> dict[str, str | None]:
         shard_ids = list(shard_ids)
         pipe = self.redis.pipeline(transaction=False)
@@ -273,6 +370,11 @@ class Store:
         key = self.consumers_key()
         self.redis.zremrangebyscore(key, "-inf", time.time())
         return self.redis.zrange(key, 0, -1)
+
+
+def stream_key(stream_arn: str) -> str:
+    """A short stable name for a stream in key names (its checkpoints)."""
+    return hashlib.blake2b(stream_arn.encode(), digest_size=8).hexdigest()
 
 
 def new_epoch() -> str:

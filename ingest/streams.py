@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 BOTO_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)
 
+USABLE_VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")  # the records carry the item's new state
 TRANSIENT_CODES = {
     "LimitExceededException",
     "ProvisionedThroughputExceededException",

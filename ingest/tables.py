@@ -37,7 +37,9 @@ class TableReader:
     def scan_page(
         self, *, segment: int, total_segments: int, start_key: dict[str, Any] | None, limit: int
     ) -> ScanPage:
-        kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit}
+        # Consistent reads: every write committed before the page is read is in it, which the merge of
+        # scanned items with stream records relies on (docs/correctness.md).
+        kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit, "ConsistentRead": True}
         if total_segments > 1:
             kwargs.update(Segment=segment, TotalSegments=total_segments)
         if start_key:

@@ -285,13 +285,35 @@ class StreamSim:
         with self._lock:
             return [sid for sid, s in sorted(self._shards.items()) if s.is_open or not open_only]
 
+    def shard_of_key(self, key: dict[str, Any]) -> str:
+        """The open shard that records writes to this item now."""
+        with self._lock:
+            point = key_hash(self._key_of(to_image(key)))
+            return self._open[bisect.bisect_right(self._open, (point, "\uffff")) - 1][1]
+
+    def keys_in_shard(self, shard_id: str, count: int, prefix: str = "donation") -> list[str]:
+        """`count` item ids ({hash key: id}) whose writes land in this open shard."""
+        name = self.key_names[0]
+        found, n = [], 0
+        while len(found) < count:
+            n += 1
+            if self.shard_of_key({name: f"{prefix}-{n}"}) == shard_id:
+                found.append(f"{prefix}-{n}")
+        return found
+
     def shard_records(self, shard_id: str) -> list[dict[str, Any]]:
         """The records still held by a shard (trimmed ones are gone), oldest first."""
         with self._lock:
             return [record for _, _, record in self._shards[shard_id].records]
 
-    def split(self, shard_id: str | None = None, *, children: int = 2) -> list[str]:
-        """Close an open shard (a random one if not given); its children share its hash range."""
+    def split(
+        self, shard_id: str | None = None, *, children: int = 2, numbered_from: int | None = None
+    ) -> list[str]:
+        """Close an open shard (a random one if not given); its children share its hash range.
+
+        numbered_from: sequence numbers go on from there (below the parent's last ones). AWS does
+        not document that a child's numbers are larger than its parent's; this shows what happens
+        if they are not (use it with one shard: numbers stay increasing within each shard)."""
         if children not in (1, 2):
             raise ValueError("a shard has one child (rollover) or two (split)")
         with self._lock:
@@ -301,9 +323,11 @@ class StreamSim:
             parent = self._shards[shard_id]
             if not parent.is_open:
                 raise ValueError(f"{shard_id} is already closed")
-            parent.ending = parent.records[-1][0] if parent.records else parent.starting
+            parent.ending = parent.last_sequence()  # trimmed records count: they were in the shard
             parent.closed_at = self.now()
             self._open.remove((parent.lo, shard_id))
+            if numbered_from is not None:
+                self._last_sequence = numbered_from
             if children == 1:
                 return [self._new_shard(shard_id, parent.lo, parent.hi)]
             middle = parent.lo + (parent.hi - parent.lo) // 2

@@ -1,23 +1,35 @@
--- Start or finish a rebuild of a campaign's aggregates (see ingest/rebuild.py).
+-- Create a campaign's state, and start, finish or drop the generations of its aggregates
+-- (see ingest/rebuild.py and docs/correctness.md). The only script that creates the meta hash.
 --
 -- KEYS[1] the campaign's meta hash; ARGV[1] the campaign key base, e.g. "{fr:7}"; ARGV[2] action.
 --
--- start  ARGV[3] specs JSON, ARGV[4] scan plan JSON, ARGV[5] reason, ARGV[6] "1" to replace
+-- reset  ARGV[3] new epoch
+--        The campaign has no state (new, or Redis lost its data): start over with nothing live.
+--        A meta hash without a generation is no state either: it is replaced.
+-- start  ARGV[3] specs JSON, ARGV[4] scan plan JSON, ARGV[5] reason, ARGV[6] "1" to replace,
+--        ARGV[7] a random token
 --        Creates a new building generation with these metric definitions, replacing (and deleting)
---        a building generation of other definitions. Returns the building generation.
+--        a building generation of other definitions. Its id is a counter and the token: ids are
+--        never reused, even after Redis lost the counter, so a scanner or consumer from before a
+--        loss can never write into a generation of after it. Returns the building generation,
+--        or false if the campaign has no state.
 -- swap   ARGV[3] generation, ARGV[4] new epoch
 --        Makes the building generation live and deletes the old live one, in one step, so screens
 --        go from the old numbers to the new ones with nothing in between. Returns the new version,
 --        or false if that generation is no longer the one being built.
--- reset  ARGV[3] new epoch
---        The campaign's state is gone (Redis lost its data): start over with nothing live.
+-- drop   ARGV[3] generation, ARGV[4] new epoch, ARGV[5] reason
+--        A generation's aggregates cannot be trusted (a field is not an integer): delete it. If it
+--        was live, nothing is live until a rebuild replaces it. Returns false if it is unknown.
+-- epoch  ARGV[3] new epoch
+--        The numbers went back in time (a failover to a replica that missed writes): screens must
+--        take the next snapshot whatever its version. Returns the new version.
 local meta, base, action = KEYS[1], ARGV[1], ARGV[2]
 
 local function drop_generation(gen)
   if not gen or gen == '' or gen == '0' then return end
   local prefix = base .. ':g' .. gen
   local specs = redis.call('HGET', meta, 'specs:' .. gen)
-  redis.call('UNLINK', prefix .. ':items')
+  redis.call('UNLINK', prefix .. ':items', prefix .. ':tomb')
   if specs then
     for _, spec in ipairs(cjson.decode(specs)) do
       redis.call('UNLINK', prefix .. ':m:' .. spec['slug'], prefix .. ':d:' .. spec['slug'],
@@ -30,15 +42,20 @@ local function drop_generation(gen)
       redis.call('HDEL', meta, 'scan:' .. gen .. ':' .. i)
     end
   end
-  redis.call('HDEL', meta, 'specs:' .. gen, 'scan:' .. gen)
+  redis.call('HDEL', meta, 'specs:' .. gen, 'scan:' .. gen, 'scan_done:' .. gen)
 end
 
+local has_state = redis.call('HEXISTS', meta, 'gen') == 1
+
 if action == 'reset' then
-  if redis.call('EXISTS', meta) == 1 then return false end
+  if has_state then return false end
+  redis.call('DEL', meta)
   redis.call('HSET', meta, 'gen', '0', 'building', '', 'next_gen', '0', 'version', '0',
              'epoch', ARGV[3], 'status', 'recalculating')
   return true
 end
+
+if not has_state then return false end
 
 if action == 'start' then
   local building = redis.call('HGET', meta, 'building') or ''
@@ -48,7 +65,7 @@ if action == 'start' then
     end
     drop_generation(building)
   end
-  local gen = tostring(redis.call('HINCRBY', meta, 'next_gen', 1))
+  local gen = tostring(redis.call('HINCRBY', meta, 'next_gen', 1)) .. '-' .. ARGV[7]
   redis.call('HSET', meta, 'building', gen, 'specs:' .. gen, ARGV[3], 'scan:' .. gen, ARGV[4],
              'rebuild_reason', ARGV[5])
   local status = redis.call('HGET', meta, 'status') or ''
@@ -68,6 +85,27 @@ if action == 'swap' then
   local reason = redis.call('HGET', meta, 'rebuild_reason')
   if reason then redis.call('HSET', meta, 'last_rebuild_reason', reason) end
   redis.call('HDEL', meta, 'rebuild_reason', 'rebuild_requested_at')
+  return redis.call('HINCRBY', meta, 'version', 1)
+end
+
+if action == 'drop' then
+  local gen = ARGV[3]
+  if redis.call('HGET', meta, 'gen') == gen then
+    drop_generation(gen)
+    redis.call('HSET', meta, 'gen', '0', 'status', 'recalculating', 'epoch', ARGV[4],
+               'rebuild_reason', ARGV[5])
+  elseif redis.call('HGET', meta, 'building') == gen then
+    drop_generation(gen)
+    redis.call('HSET', meta, 'building', '', 'status', 'needs_rebuild', 'rebuild_reason', ARGV[5],
+               'rebuild_requested_at', redis.call('TIME')[1])
+  else
+    return false
+  end
+  return redis.call('HINCRBY', meta, 'version', 1)
+end
+
+if action == 'epoch' then
+  redis.call('HSET', meta, 'epoch', ARGV[3])
   return redis.call('HINCRBY', meta, 'version', 1)
 end
 

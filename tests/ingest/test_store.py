@@ -10,7 +10,7 @@ import pytest
 from ingest.metrics import MetricSpec, item_contribution, recount
 from ingest.rebuild import specs_json
 from ingest.records import RecordError, item_key_digest, sequence_key
-from ingest.store import ItemChange
+from ingest.store import ItemChange, Position
 
 SPECS = (
     MetricSpec.build(
@@ -134,7 +134,7 @@ def test_it_writes_nothing_without_the_lease(store):
     result = store.apply_batch(
         CAMPAIGN,
         changes=[change_for({"id": "x"}, 1, {"amount": Decimal(5)})],
-        checkpoint=("s", "shard-1", "1"),
+        position=Position("s", "shard-1", None, "1"),
         lease=("shard-1", "worker-a", fence),
     )
     assert result.status == "lease_lost"
@@ -148,3 +148,34 @@ def test_it_keeps_large_and_small_amounts_exact(store, amount):
     changes = [change_for({"id": i}, i + 1, {"amount": amount}) for i in range(3)]
     store.apply_batch(CAMPAIGN, changes=changes)
     assert aggregates(store)[0]["raised"] == int(amount * 100) * 3
+
+
+def test_a_removed_item_is_remembered_while_an_older_record_could_arrive_then_forgotten(store, redis_client):
+    live_campaign(store)
+    gift = {"amount": Decimal(5), "platform": "Web", "email": "a@test.com"}
+    insert = change_for({"id": "gone"}, 10, gift)
+    store.apply_batch(CAMPAIGN, changes=[insert, change_for({"id": "gone"}, 11, None)])
+    store.apply_batch(CAMPAIGN, changes=[change_for({"id": "kept"}, 12, gift)])
+
+    assert store.sweep_tombstones(CAMPAIGN) == 0  # younger than the stream's retention (and an hour)
+    store.apply_batch(CAMPAIGN, changes=[insert])  # an older record replayed: still ignored
+    assert aggregates(store)[0]["raised"] == 500
+
+    assert store.sweep_tombstones(CAMPAIGN, age=0) == 1  # as once 25 hours have passed
+    gen = store.meta(CAMPAIGN)["gen"]
+    items = redis_client.hgetall(f"{store.base(CAMPAIGN)}:g{gen}:items")
+    assert list(items) == [item_key_digest({"id": "kept"})]
+    assert not redis_client.exists(f"{store.base(CAMPAIGN)}:g{gen}:tomb")
+    assert aggregates(store)[0] == {"raised": 500, "gifts": 1, "donors": 1, "phone-raised": 0}
+
+
+def test_an_item_brought_back_is_no_tombstone_any_more(store, redis_client):
+    live_campaign(store)
+    gift = {"amount": Decimal(5), "platform": "Web", "email": "a@test.com"}
+    store.apply_batch(
+        CAMPAIGN,
+        changes=[change_for({"id": "x"}, 10, gift), change_for({"id": "x"}, 11, None)],
+    )
+    store.apply_batch(CAMPAIGN, changes=[change_for({"id": "x"}, 12, gift)])
+    assert store.sweep_tombstones(CAMPAIGN, age=0) == 0
+    assert aggregates(store)[0]["raised"] == 500

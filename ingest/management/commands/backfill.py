@@ -16,8 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from fundraiser.models import Campaign
 from fundraiser.selectors import campaign_config
-from ingest.rebuild import BuildProgress, ScanLease, build_progress, rebuild_start, run_backfill
-from ingest.store import Store
+from ingest.rebuild import BuildProgress, build_progress, rebuild_start, run_backfill
+from ingest.store import SCAN_LEASE, Store
 
 BAR_WIDTH = 30
 
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         if first_items:
             self.stdout.write(f"Resuming: {first_items:,} items were scanned before.")
         time.sleep(0.2)  # let the worker try for the lease first
-        if ScanLease(store, config.id, owner).held_by_another():
+        if store.lease_holder(config.id, SCAN_LEASE) not in (None, owner):
             self.stdout.write("Another scanner holds this campaign; following its progress.")
         tty = sys.stdout.isatty()
         last_print = 0.0

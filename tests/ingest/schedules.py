@@ -1,0 +1,446 @@
+"""Randomized fault schedules: deterministic simulation testing of the ingestion engine.
+
+One seed drives one schedule. A seeded random generator interleaves, at arbitrary points, what a
+busy night and a hostile platform can do: donations (puts, updates of amount, group and filter
+attribute, deletes, identical re-puts, UpdateItem creating an item, unusable items), steps of one to
+three consumers and of their table scans, Redis losing everything (FLUSHALL), Redis failing over to
+a replica that missed recent writes (an older DUMP/RESTORE snapshot), a consumer abandoned halfway
+through a batch (before or after its write landed), leases expiring under their holder (Redis'
+clock jumping), iterators expiring, throttling, shard splits and rollovers, 25 hours of downtime
+with trimming, rebuild requests and a metric's group-by changing.
+
+Everything real runs: the consumer, the scanner, the Lua scripts on a real Redis and the stream
+simulator through botocore. Only time is simulated (a clock the schedule moves), and scans are
+stepped a page at a time instead of running on threads, so that a seed replays the same way.
+
+After the faults stop, the schedule lets the consumers settle and checks the invariant: the
+campaign is live with every figure equal to a recount of the table, reached within a bounded number
+of steps. Never live and wrong, never stuck.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from botocore.config import Config
+
+from fundraiser.selectors import CampaignConfig, MetricDisplay
+from ingest import streams
+from ingest.consumer import Consumer
+from ingest.metrics import MetricSpec, recount
+from ingest.rebuild import RebuildAbandoned, Scanner, rebuild_start
+from ingest.records import decode_image
+from ingest.store import SCAN_LEASE, Store, stream_key
+from tests.ingest.faultkit import redis_restore, redis_snapshot
+from tests.streamsim import StreamSim, stream_caught_up
+
+CAMPAIGN = 1
+PLATFORMS = ("Facebook", "Phone", "Website", "Text")
+TEAMS = ("North", "South", "Online")
+FAULT_STEPS = (40, 120)  # how many actions a schedule takes before it settles
+SETTLE_ROUNDS = 400  # rounds the consumers get to heal once the faults stop
+SETTLED_ROUNDS = 6  # consecutive settled rounds (several discoveries) before the numbers are judged
+# Rounds (of 0.5 s) before judging at all: after a fault (a day of downtime), what was lost is found
+# on the first read of each shard, which throttling and backoff (up to 5 s) may delay.
+MIN_SETTLE_ROUNDS = 30
+
+
+class Abandoned(Exception):
+    """The worker process running a consumer died here."""
+
+
+def metric_specs(group_raised_by: str = "platform") -> tuple[MetricSpec, ...]:
+    return (
+        MetricSpec.build(
+            slug="raised",
+            aggregation="sum",
+            value_path="amount",
+            group_path=group_raised_by,
+            decimal_places=2,
+        ),
+        MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
+        MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
+        MetricSpec.build(
+            slug="paid",
+            aggregation="sum",
+            value_path="amount",
+            group_path="team",
+            filter_path="status",
+            filter_value="paid",
+            decimal_places=2,
+        ),
+    )
+
+
+def campaign_config(sim: StreamSim, specs: tuple[MetricSpec, ...]) -> CampaignConfig:
+    displays = {
+        s.slug: MetricDisplay(s.slug, s.slug, s.decimal_places, s.aggregation == "sum") for s in specs
+    }
+    return CampaignConfig(
+        id=CAMPAIGN,
+        slug="schedule",
+        name="Schedule",
+        currency="USD",
+        table_name=sim.table_name,
+        region=sim.region,
+        endpoint_url=sim.endpoint_url,
+        specs=specs,
+        displays=displays,
+        goal=None,
+    )
+
+
+class FaultyStore(Store):
+    """The store of one worker process: it can die just before or just after a batch lands."""
+
+    crash: str | None = None
+
+    def apply_batch(self, campaign_id: int, **kwargs: Any):
+        if self.crash == "before":
+            raise Abandoned("died before writing")
+        result = super().apply_batch(campaign_id, **kwargs)
+        if self.crash == "after":
+            raise Abandoned("died after writing")
+        return result
+
+
+class SteppedScans:
+    """A consumer's table scans, advanced one page per schedule step (instead of threads)."""
+
+    def __init__(self, store: Store, owner: str):
+        self.store, self.owner = store, owner
+        self.scanners: dict[int, Scanner] = {}
+
+    def ensure(self, config: CampaignConfig, on_page: Callable | None = None) -> None:
+        if config.id in self.scanners:
+            return
+        if self.store.lease_holder(config.id, SCAN_LEASE) not in (None, self.owner):
+            return
+        scanner = Scanner(store=self.store, config=config, owner=self.owner, on_page=on_page, retries=0)
+        try:
+            started = scanner.start()
+        except Abandoned:
+            raise
+        except Exception:  # noqa: BLE001 - a throttled DescribeTable: the next maintain() tries again
+            return
+        if started:
+            self.scanners[config.id] = scanner
+
+    def step(self) -> None:
+        for campaign_id, scanner in list(self.scanners.items()):
+            try:
+                if scanner.stop.is_set() or not scanner.step():
+                    scanner.finish()
+                    scanner.release()
+                    del self.scanners[campaign_id]
+            except RebuildAbandoned:
+                scanner.release()
+                del self.scanners[campaign_id]
+            except Abandoned:
+                raise
+            except Exception as exc:  # noqa: BLE001 - throttled: the same page is read again later
+                if streams.error_code(exc) not in streams.TRANSIENT_CODES:
+                    raise
+
+    def stop_all(self) -> None:
+        self.scanners.clear()
+
+
+@dataclass
+class Worker:
+    consumer: Consumer
+    store: FaultyStore
+    scans: SteppedScans
+
+
+@dataclass
+class Outcome:
+    seed: int
+    ok: bool
+    message: str = ""
+    faults: Counter = field(default_factory=Counter)
+    log: list[str] = field(default_factory=list)
+
+
+class Schedule:
+    def __init__(self, seed: int, client: Any, prefix: str):
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.client, self.prefix = client, prefix
+        self.sim = StreamSim(
+            shards=self.rng.randint(1, 3),
+            seed=seed,
+            empty_reads=(0, self.rng.choice((0, 1, 2))),
+            stream_enabled=self.rng.random() < 0.7,  # else: an existing table, its past in no stream
+        )
+        self.store = Store(client, prefix=prefix)
+        self.config = campaign_config(self.sim, metric_specs())
+        self.now = 1000.0
+        self.workers: list[Worker] = []
+        self.started = 0
+        self.snapshots: list[dict] = []
+        self.faults: Counter = Counter()
+        self.log: list[str] = []
+        self.keys = [f"gift-{n}" for n in range(self.rng.randint(8, 40))]
+        self.next_item = 0
+
+    # --- the world ----------------------------------------------------------------------------
+    def clock(self) -> float:
+        return self.now
+
+    def start_worker(self) -> None:
+        self.started += 1
+        owner = f"w{self.started}"
+        store = FaultyStore(self.client, prefix=self.prefix)
+        scans = SteppedScans(store, owner)
+        consumer = Consumer(
+            store=store,
+            consumer_id=owner,
+            load_configs=lambda: [self.config],
+            clock=self.clock,
+            scans=scans,
+        )
+        self.workers.append(Worker(consumer, store, scans))
+
+    def kill(self, worker: Worker) -> None:
+        self.workers.remove(worker)  # its leases stay until they expire, as a killed process's do
+
+    # --- donations ----------------------------------------------------------------------------
+    def item(self, key: str) -> dict[str, Any]:
+        self.next_item += 1
+        rng = self.rng
+        amount: Any = Decimal(rng.randint(1, 50_000)) / 100
+        if rng.random() < 0.04:
+            amount = "ten"  # unusable: set aside, and a recount skips it too
+        return {
+            "id": key,
+            "amount": amount,
+            "platform": rng.choice(PLATFORMS),
+            "team": rng.choice(TEAMS),
+            "status": rng.choice(("paid", "paid", "pledged")),
+            "email": f"donor{rng.randint(1, 15)}@example.org",
+        }
+
+    def write(self) -> str:
+        rng, sim = self.rng, self.sim
+        key = rng.choice(self.keys)
+        exists = any(image["id"]["S"] == key for image in sim.images())
+        roll = rng.random()
+        if not exists:
+            if roll < 0.2:
+                item = self.item(key)
+                sim.update({"id": key}, set={k: v for k, v in item.items() if k != "id"})
+                return "update-create"
+            sim.put(self.item(key))
+            return "put"
+        if roll < 0.25:
+            sim.update({"id": key}, set={"amount": Decimal(rng.randint(1, 50_000)) / 100})
+            return "update-amount"
+        if roll < 0.4:
+            sim.update({"id": key}, set={"platform": rng.choice(PLATFORMS), "team": rng.choice(TEAMS)})
+            return "update-group"
+        if roll < 0.5:
+            sim.update({"id": key}, set={"status": rng.choice(("paid", "pledged"))})
+            return "update-filter"
+        if roll < 0.7:
+            sim.delete({"id": key})
+            return "delete"
+        if roll < 0.8:
+            current = next(i for i in sim.items() if i["id"] == key)
+            sim.put(current)  # the same item again: no stream record
+            return "identical-put"
+        sim.put(self.item(key))
+        return "replace"
+
+    # --- actions ------------------------------------------------------------------------------
+    def act(self) -> None:
+        rng = self.rng
+        roll = rng.random() * 100
+        if roll < 30:
+            kind = self.write()
+        elif roll < 58:
+            kind = self.step_worker()
+        elif roll < 66:
+            self.now += rng.choice((0.05, 0.3, 1.0, 3.0))
+            kind = "clock"
+        elif roll < 76:
+            kind = self.step_scans()
+        elif roll < 78:
+            self.client.flushdb()
+            kind = "redis-flush"
+        elif roll < 81:
+            self.snapshots = (self.snapshots + [redis_snapshot(self.client)])[-3:]
+            kind = "replica-snapshot"
+        elif roll < 83 and self.snapshots:
+            redis_restore(self.client, rng.choice(self.snapshots))
+            kind = "failover"
+        elif roll < 85 and self.workers:
+            rng.choice(self.workers).store.crash = rng.choice(("before", "after"))
+            kind = "abandon-mid-batch"
+        elif roll < 87 and self.workers:
+            self.kill(rng.choice(self.workers))
+            kind = "kill-worker"
+        elif roll < 90 and len(self.workers) < 3:
+            self.start_worker()
+            kind = "start-worker"
+        elif roll < 92:
+            self.expire_leases(all_of_them=rng.random() < 0.5)
+            kind = "lease-expiry"
+        elif roll < 93.5:
+            self.sim.advance(16 * 60)
+            kind = "iterator-expiry"
+        elif roll < 95:
+            operation = rng.choice(
+                ("GetRecords", "DescribeStream", "GetShardIterator", "Scan", "DescribeTable")
+            )
+            self.sim.throttle(operation, times=rng.randint(1, 3))
+            kind = "throttle"
+        elif roll < 97:
+            if len(self.sim.shard_ids(open_only=True)) < 6:
+                self.sim.split(children=rng.choice((1, 2)))
+            kind = "split-or-rollover"
+        elif roll < 97.7:
+            for _ in range(rng.randint(0, 4)):
+                self.write()
+            self.sim.advance(25 * 3600)
+            kind = "downtime-25h"
+        elif roll < 98.7:
+            rebuild_start(
+                store=self.store, config=self.config, reason="requested by an organizer", replace=True
+            )
+            kind = "rebuild-request"
+        elif roll < 99.3 and not self.sim.stream_enabled:
+            self.sim.enable_stream()
+            kind = "stream-enabled-late"
+        elif roll < 99.6:
+            group = rng.choice(("platform", "team", ""))
+            self.config = dataclasses.replace(self.config, specs=metric_specs(group))
+            kind = "group-by-change"
+        else:
+            kind = self.write()
+        self.faults[kind] += 1
+        self.log.append(kind)
+
+    def step_worker(self) -> str:
+        if not self.workers:
+            self.start_worker()
+        worker = self.rng.choice(self.workers)
+        self.run_step(worker, worker.consumer.step)
+        return "consumer-step"
+
+    def step_scans(self) -> str:
+        for worker in list(self.workers):
+            self.run_step(worker, worker.scans.step)
+        return "scan-step"
+
+    def run_step(self, worker: Worker, step: Callable[[], Any]) -> None:
+        try:
+            step()
+        except Abandoned:
+            self.kill(worker)
+
+    def expire_leases(self, *, all_of_them: bool) -> None:
+        """Redis' clock jumps past some leases: their holders lose them (they find out on write)."""
+        for key in self.client.scan_iter(match=f"*{self.prefix}:{CAMPAIGN}}}:lease:*"):
+            if all_of_them or self.rng.random() < 0.5:
+                if self.client.type(key) == "hash":
+                    self.client.hset(key, "expires", 0)
+
+    # --- settling and the invariant -----------------------------------------------------------
+    def settle(self) -> str | None:
+        """Let time pass with no faults; None when live and exact, else why not."""
+        for worker in self.workers:
+            worker.store.crash = None
+        alive = {w.consumer.id for w in self.workers}
+        for key in self.client.scan_iter(match=f"*{self.prefix}:{CAMPAIGN}}}:lease:*"):
+            if self.client.type(key) == "hash" and self.client.hget(key, "owner") not in alive:
+                self.client.hset(key, "expires", 0)  # dead workers' leases run out
+        for owner in self.store.live_consumers():
+            if owner not in alive:
+                self.store.drop_consumer(owner)  # and their heartbeats
+        if not self.workers:
+            self.start_worker()
+        settled_for = 0
+        for round_ in range(SETTLE_ROUNDS):
+            for worker in list(self.workers):
+                self.run_step(worker, worker.consumer.step)
+                self.run_step(worker, worker.scans.step)
+            self.now += 0.5
+            if self.settled():
+                settled_for += 1
+                if settled_for >= SETTLED_ROUNDS and round_ >= MIN_SETTLE_ROUNDS:
+                    return self.judge()
+            else:
+                settled_for = 0
+        return f"stuck: not live and caught up after {SETTLE_ROUNDS} rounds; {self.describe()}"
+
+    def describe(self) -> str:
+        """Where everything stands, for a failure message."""
+        meta = self.store.meta(CAMPAIGN)
+        leases = {}
+        for key in self.client.scan_iter(match=f"*{self.prefix}:{CAMPAIGN}}}:lease:*"):
+            if self.client.type(key) == "hash":
+                leases[key.rsplit(":", 1)[1][-8:]] = self.client.hmget(key, "owner", "fence", "expires")
+        scanning = {w.consumer.id: list(w.scans.scanners) for w in self.workers}
+        checkpoints = self.store.checkpoints(CAMPAIGN, stream_key(self.sim.stream_arn))
+        shards = {
+            sid[-8:]: (self.sim.shard(sid).parent_id or "")[-8:]
+            + ("" if self.sim.shard(sid).is_open else " closed")
+            for sid in self.sim.shard_ids()
+        }
+        return (
+            f"meta {meta}; leases {leases}; workers {[w.consumer.id for w in self.workers]}; "
+            f"scanners {scanning}; shards (parent) {shards}; checkpoints { {k[-8:]: v for k, v in checkpoints.items()} }"
+        )
+
+    def settled(self) -> bool:
+        meta = self.store.meta(CAMPAIGN)
+        return (
+            meta.get("status") == "live"
+            and meta.get("gen", "0") != "0"
+            and not meta.get("building")
+            and stream_caught_up(self.store, CAMPAIGN, self.sim)
+        )
+
+    def judge(self) -> str | None:
+        specs = self.config.specs
+        truth = recount(specs, [decode_image(image) for image in self.sim.images()])
+        snapshot = self.store.snapshot(CAMPAIGN, [s.slug for s in specs])
+        totals = {slug: v.total for slug, v in snapshot.metrics.items()}
+        groups = {slug: v.groups for slug, v in snapshot.metrics.items()}
+        if totals == truth.totals and groups == truth.groups:
+            return None
+        return (
+            f"LIVE AND WRONG: totals {totals} vs recount {truth.totals}; groups {groups} vs {truth.groups}; "
+            f"{self.describe()}"
+        )
+
+
+def run_schedule(seed: int, client: Any, prefix: str = "sched") -> Outcome:
+    """Play one seed's schedule against a real Redis (flushed first)."""
+    client.flushdb()
+    random.seed(seed)  # the consumer's backoff jitter
+    schedule = Schedule(seed, client, prefix)
+    previous = streams.make_clients, streams.BOTO_CONFIG
+    # botocore's own retries sleep for real; without them the consumer's backoff (on the simulated
+    # clock) handles throttling.
+    streams.BOTO_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    clients = schedule.sim.make_clients()  # one pair for every worker: creating clients is slow
+    streams.make_clients = lambda *, region, endpoint_url=None: clients
+    try:
+        schedule.start_worker()
+        for _ in range(schedule.rng.randint(*FAULT_STEPS)):
+            schedule.act()
+        if not schedule.sim.stream_enabled:
+            schedule.sim.enable_stream()
+            schedule.faults["stream-enabled-late"] += 1
+        problem = schedule.settle()
+    finally:
+        streams.make_clients, streams.BOTO_CONFIG = previous
+    return Outcome(seed, problem is None, problem or "", schedule.faults, schedule.log)
