@@ -51,6 +51,32 @@ SETTLED_ROUNDS = 6  # consecutive settled rounds (several discoveries) before th
 MIN_SETTLE_ROUNDS = 30
 
 
+# (weight, kind): what a schedule step does. Writes and steps always happen; each seed enables a
+# random half of the faults ("swarm testing": a schedule without flushes and rebuilds is the one
+# where a lost batch is not silently repaired by a rebuild, and shows).
+ACTIONS = (
+    (30, "write"),
+    (28, "consumer-step"),
+    (10, "scan-step"),
+    (8, "clock"),
+    (2, "redis-flush"),
+    (3, "replica-snapshot"),
+    (2, "failover"),
+    (2, "abandon-mid-batch"),
+    (2, "kill-worker"),
+    (3, "start-worker"),
+    (2, "lease-expiry"),
+    (1.5, "iterator-expiry"),
+    (1.5, "throttle"),
+    (2, "split-or-rollover"),
+    (0.7, "downtime-25h"),
+    (1, "rebuild-request"),
+    (0.6, "stream-enabled-late"),
+    (0.6, "group-by-change"),
+)
+ALWAYS = ("write", "consumer-step", "scan-step", "clock", "replica-snapshot", "start-worker")
+
+
 class Abandoned(Exception):
     """The worker process running a consumer died here."""
 
@@ -188,6 +214,7 @@ class Schedule:
         self.faults: Counter = Counter()
         self.log: list[str] = []
         self.keys = [f"gift-{n}" for n in range(self.rng.randint(8, 40))]
+        self.enabled = {kind for _, kind in ACTIONS if kind in ALWAYS or self.rng.random() < 0.5}
         self.next_item = 0
 
     # --- the world ----------------------------------------------------------------------------
@@ -260,72 +287,89 @@ class Schedule:
 
     # --- actions ------------------------------------------------------------------------------
     def act(self) -> None:
-        rng = self.rng
-        roll = rng.random() * 100
-        if roll < 30:
-            kind = self.write()
-        elif roll < 58:
-            kind = self.step_worker()
-        elif roll < 66:
-            self.now += rng.choice((0.05, 0.3, 1.0, 3.0))
-            kind = "clock"
-        elif roll < 76:
-            kind = self.step_scans()
-        elif roll < 78:
-            self.client.flushdb()
-            kind = "redis-flush"
-        elif roll < 81:
-            self.snapshots = (self.snapshots + [redis_snapshot(self.client)])[-3:]
-            kind = "replica-snapshot"
-        elif roll < 83 and self.snapshots:
-            redis_restore(self.client, rng.choice(self.snapshots))
-            kind = "failover"
-        elif roll < 85 and self.workers:
-            rng.choice(self.workers).store.crash = rng.choice(("before", "after"))
-            kind = "abandon-mid-batch"
-        elif roll < 87 and self.workers:
-            self.kill(rng.choice(self.workers))
-            kind = "kill-worker"
-        elif roll < 90 and len(self.workers) < 3:
-            self.start_worker()
-            kind = "start-worker"
-        elif roll < 92:
-            self.expire_leases(all_of_them=rng.random() < 0.5)
-            kind = "lease-expiry"
-        elif roll < 93.5:
-            self.sim.advance(16 * 60)
-            kind = "iterator-expiry"
-        elif roll < 95:
-            operation = rng.choice(
-                ("GetRecords", "DescribeStream", "GetShardIterator", "Scan", "DescribeTable")
-            )
-            self.sim.throttle(operation, times=rng.randint(1, 3))
-            kind = "throttle"
-        elif roll < 97:
-            if len(self.sim.shard_ids(open_only=True)) < 6:
-                self.sim.split(children=rng.choice((1, 2)))
-            kind = "split-or-rollover"
-        elif roll < 97.7:
-            for _ in range(rng.randint(0, 4)):
-                self.write()
-            self.sim.advance(25 * 3600)
-            kind = "downtime-25h"
-        elif roll < 98.7:
-            rebuild_start(
-                store=self.store, config=self.config, reason="requested by an organizer", replace=True
-            )
-            kind = "rebuild-request"
-        elif roll < 99.3 and not self.sim.stream_enabled:
-            self.sim.enable_stream()
-            kind = "stream-enabled-late"
-        elif roll < 99.6:
-            group = rng.choice(("platform", "team", ""))
-            self.config = dataclasses.replace(self.config, specs=metric_specs(group))
-            kind = "group-by-change"
-        else:
-            kind = self.write()
+        """One action, drawn by weight from the kinds this seed enabled."""
+        kinds = [(weight, kind) for weight, kind in ACTIONS if kind in self.enabled]
+        kind = self.rng.choices([k for _, k in kinds], weights=[w for w, _ in kinds])[0]
+        done = getattr(self, "do_" + kind.replace("-", "_"))()
+        kind = done or kind
         self.faults[kind] += 1
         self.log.append(kind)
+
+    def do_write(self) -> str:
+        return self.write()
+
+    def do_consumer_step(self) -> str:
+        return self.step_worker()
+
+    def do_scan_step(self) -> str:
+        return self.step_scans()
+
+    def do_clock(self) -> None:
+        self.now += self.rng.choice((0.05, 0.3, 1.0, 3.0))
+
+    def do_redis_flush(self) -> None:
+        self.client.flushdb()
+
+    def do_replica_snapshot(self) -> None:
+        self.snapshots = (self.snapshots + [redis_snapshot(self.client)])[-3:]
+
+    def do_failover(self) -> str | None:
+        if not self.snapshots:
+            return self.do_replica_snapshot() or "replica-snapshot"
+        redis_restore(self.client, self.rng.choice(self.snapshots))
+        return None
+
+    def do_abandon_mid_batch(self) -> str | None:
+        if not self.workers:
+            return self.step_worker()
+        self.rng.choice(self.workers).store.crash = self.rng.choice(("before", "after"))
+        return None
+
+    def do_kill_worker(self) -> str | None:
+        if not self.workers:
+            return self.step_worker()
+        self.kill(self.rng.choice(self.workers))
+        return None
+
+    def do_start_worker(self) -> str | None:
+        if len(self.workers) >= 3:
+            return self.step_worker()
+        self.start_worker()
+        return None
+
+    def do_lease_expiry(self) -> None:
+        self.expire_leases(all_of_them=self.rng.random() < 0.5)
+
+    def do_iterator_expiry(self) -> None:
+        self.sim.advance(16 * 60)
+
+    def do_throttle(self) -> None:
+        operation = self.rng.choice(
+            ("GetRecords", "DescribeStream", "GetShardIterator", "Scan", "DescribeTable")
+        )
+        self.sim.throttle(operation, times=self.rng.randint(1, 3))
+
+    def do_split_or_rollover(self) -> None:
+        if len(self.sim.shard_ids(open_only=True)) < 6:
+            self.sim.split(children=self.rng.choice((1, 2)))
+
+    def do_downtime_25h(self) -> None:
+        for _ in range(self.rng.randint(0, 4)):
+            self.write()  # written while nobody reads: trimmed before anyone does
+        self.sim.advance(25 * 3600)
+
+    def do_rebuild_request(self) -> None:
+        rebuild_start(store=self.store, config=self.config, reason="requested by an organizer", replace=True)
+
+    def do_stream_enabled_late(self) -> str | None:
+        if self.sim.stream_enabled:
+            return self.write()
+        self.sim.enable_stream()
+        return None
+
+    def do_group_by_change(self) -> None:
+        group = self.rng.choice(("platform", "team", ""))
+        self.config = dataclasses.replace(self.config, specs=metric_specs(group))
 
     def step_worker(self) -> str:
         if not self.workers:
