@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from pathlib import Path
 
 
 class ConfigError(RuntimeError):
@@ -56,3 +58,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def local_secret_key(var_dir: Path) -> str:
+    """A random key kept in var_dir/secret_key, for DEBUG runs only (the demo's processes share it).
+
+    Never a constant in the source: a key everyone can read signs whatever anyone wants.
+    """
+    path = var_dir / "secret_key"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        key = secrets.token_urlsafe(50)
+        out.write(key)
+    return key

@@ -5,19 +5,26 @@ See README.md ("Settings") for every variable.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+from csp.constants import NONCE
+
+from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FUNDRAISER_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: `make demo` turns it on, and so does DJANGO_DEBUG=1 for runserver.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ConfigError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+        raise ConfigError(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
+            "(for local development run with DJANGO_DEBUG=1)"
+        )
+    SECRET_KEY = local_secret_key(VAR_DIR)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -30,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_eventstream",
+    "axes",
+    "csp",
     "fundraiser",
     "ingest",
     "dashboard",
@@ -37,12 +46,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,7 +97,10 @@ elif env_str("DJANGO_DB_ENGINE", "sqlite") != "sqlite":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
@@ -94,11 +108,63 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# uvicorn does not serve /static/; with this on (the default under DEBUG) Django does (dashboard/urls.py).
+SERVE_STATIC = env_bool("DJANGO_SERVE_STATIC", DEBUG)
+
+# --- HTTPS, cookies and headers (docs/security.md): on by default whenever DEBUG is off ----------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)  # inert until the domain is submitted
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):  # a proxy that always sets X-Forwarded-Proto
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): no inline script or style anywhere; the screens' theme
+# colours come in one <style> with a per-response nonce. Screens add their logo's origin to img-src
+# and drop frame-ancestors (signage players frame them): dashboard/views.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": env_list("DJANGO_CSP_REPORT_URI", []) or None,
+    }
+}
+
+# --- admin login: lockout per account and per client (django-axes) -----------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks: per client, per account
+AXES_CLIENT_IP_CALLABLE = "config.clients.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+
+# --- public endpoints: per-client caps (dashboard/limits.py) ------------------------------------
+# Open event streams per client and web process; each holds a thread (docs/security.md).
+STREAMS_PER_CLIENT = env_int("STREAMS_PER_CLIENT", 24, minimum=1)
+# Unknown kiosk tokens a client may try per window before every /s/ request answers 429.
+KIOSK_TOKEN_GUESSES = env_int("KIOSK_TOKEN_GUESSES", 20, minimum=1)
+KIOSK_GUESS_WINDOW_SECONDS = env_int("KIOSK_GUESS_WINDOW_SECONDS", 300, minimum=1)
+# Detailed health JSON at /healthz?detail=1 with "Authorization: Bearer <token>"; unset: admin only.
+HEALTH_TOKEN = env_str("HEALTH_TOKEN", "")
 
 # --- Redis: aggregates, checkpoints, leases, Celery broker and SSE fan-out ------------------
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6391, minimum=1)
@@ -155,6 +221,12 @@ INGEST_SCAN_SEGMENTS = env_int("INGEST_SCAN_SEGMENTS", 4, minimum=1)
 INGEST_SCAN_PAGE = env_int("INGEST_SCAN_PAGE", 500, minimum=1)
 
 AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
+# Hosts a campaign's endpoint URL may name (host or host:port); empty means AWS only. Anything else
+# would let a campaign editor point the worker, and its signed requests, at an internal address.
+INGEST_ALLOWED_ENDPOINTS = env_list(
+    "INGEST_ALLOWED_ENDPOINTS",
+    ["localhost", "127.0.0.1", "[::1]", "dynamodb-local", "localstack"] if DEBUG else [],
+)
 
 LOGGING = {
     "version": 1,
@@ -162,5 +234,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner on every process; lockouts still log
+    },
 }

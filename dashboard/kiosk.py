@@ -59,6 +59,11 @@ BLOCKED = {
         "The organizers turned this screen off. It comes back by itself when they turn it on.",
     ),
 }
+# A campaign switched off or past its end, unless the organizers keep showing the final total.
+CLOSED = {
+    "ended": ("Giving has closed", "Thank you to everyone who gave."),
+    "inactive": ("This campaign is not live", "Its page comes back here when the organizers open it."),
+}
 BARS_BY_LAYOUT = {Screen.BREAKDOWN: 10, Screen.SPLIT: 6}
 
 
@@ -128,7 +133,7 @@ def asset_build() -> str:
     from django.contrib.staticfiles import finders
 
     digest = hashlib.blake2b(digest_size=6)
-    for name in ("dashboard/screen.js", "dashboard/screen.css"):
+    for name in ("dashboard/screen.js", "dashboard/screen.css", "dashboard/sizes.css"):
         found = finders.find(name)
         if found:
             digest.update(Path(found).read_bytes())

@@ -1,6 +1,5 @@
 import re
 
-import django_eventstream
 from django.conf import settings
 from django.contrib.staticfiles.views import serve
 from django.urls import path, re_path
@@ -12,12 +11,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("c/<slug:slug>/", views.goal_page, name="goal"),
     path("c/<slug:slug>/snapshot.json", views.snapshot_json, name="snapshot"),
-    path(
-        "c/<slug:slug>/events/",
-        django_eventstream.views.events,
-        {"format-channels": ["campaign-{slug}"]},  # keep in step with events.campaign_channel
-        name="events",
-    ),
+    path("c/<slug:slug>/events/", views.campaign_events, name="events"),
     path("s/<str:token>/", views.screen_page, name="screen"),
     path("s/<str:token>/snapshot.json", views.screen_snapshot_json, name="screen-snapshot"),
     path("s/<str:token>/events/", views.screen_events_stream, name="screen-events"),

@@ -3,13 +3,17 @@ first paint."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
-import django_eventstream
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -20,12 +24,15 @@ from fundraiser.models import Campaign, Screen
 from fundraiser.selectors import CampaignConfig, campaign_config
 from ingest.health import overall_health
 from ingest.store import Store
+from ingest.ticker import TickerStore
 
-from .events import campaign_channel
+from .events import campaign_channel, ticker_channel
 from .heartbeats import record_heartbeat
-from .kiosk import BLOCKED, Access, screen_access, screen_context, screen_snapshot, screen_view
+from .kiosk import BLOCKED, CLOSED, Access, screen_access, screen_context, screen_snapshot, screen_view
+from .limits import count_guess, guesses_blocked, too_many
 from .payloads import update_payload
-from .screens import goal_context
+from .screens import MAX_TICKER, goal_context
+from .streams import Watch, open_stream
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = {"error": "the live data store is unavailable; retry shortly"}
@@ -43,7 +50,15 @@ def config_snapshot(config: CampaignConfig) -> dict:
 
 
 def campaign_snapshot(campaign: Campaign) -> dict:
-    return config_snapshot(campaign_config(campaign))
+    """What the public page shows: numbers, whether giving has closed, gifts if the organizers chose."""
+    config = campaign_config(campaign)
+    snapshot = config_snapshot(config)
+    closed = campaign.closed_state()
+    if closed:
+        snapshot["closed"] = closed  # with "keep showing the final total": the numbers stay
+    if campaign.public_ticker and config.ticker is not None:
+        snapshot["ticker"] = TickerStore().snapshot(config.id, MAX_TICKER)
+    return snapshot
 
 
 def load_campaign(slug: str) -> Campaign:
@@ -53,21 +68,83 @@ def load_campaign(slug: str) -> Campaign:
     )
 
 
+def closed_response(request: HttpRequest, campaign: Campaign, state: str, *, as_json: bool = False):
+    """An ended or switched-off campaign, without its numbers: 410, the page says so."""
+    title, text = CLOSED[state]
+    if as_json:
+        return JsonResponse({"closed": state, "error": title}, status=410)
+    return render(
+        request,
+        "dashboard/screen_message.html",
+        {"title": title, "text": text, "state": state, "heading": campaign.name},
+        status=410,
+    )
+
+
 @never_cache
 def goal_page(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = load_campaign(slug)
+    if hidden := campaign.hides_numbers():
+        return closed_response(request, campaign, hidden)
     config = campaign_config(campaign)
-    context = goal_context(config, config_snapshot(config))
-    return render(request, "dashboard/goal.html", {"campaign": campaign, **context})
+    snapshot = campaign_snapshot(campaign)
+    context = goal_context(config, snapshot)
+    ticker = snapshot.get("ticker")
+    return render(
+        request,
+        "dashboard/goal.html",
+        {
+            "campaign": campaign,
+            **context,
+            "ticker": ticker["entries"] if ticker is not None else None,
+            "ticker_currency": currency_of(config, config.ticker.metric) if config.ticker else "",
+            "max_ticker": MAX_TICKER,
+        },
+    )
+
+
+def currency_of(config: CampaignConfig, slug: str) -> str:
+    return config.currency if config.displays[slug].is_money else ""
 
 
 @never_cache
 def snapshot_json(request: HttpRequest, slug: str) -> JsonResponse:
     campaign = load_campaign(slug)
+    if hidden := campaign.hides_numbers():
+        return closed_response(request, campaign, hidden, as_json=True)
     try:
         return JsonResponse(campaign_snapshot(campaign))
     except RedisError:
         return JsonResponse(UNAVAILABLE, status=503)
+
+
+def campaign_watch(campaign: Campaign, *, unchanged: Callable[[Campaign], bool]) -> Watch:
+    """Ends a stream once its campaign hides its numbers (switched off, or past its end), or once
+    unchanged(campaign) says the stream no longer matches what its page shows."""
+    campaign_id, ends, keep = campaign.pk, campaign.ends_at, campaign.keep_final_total
+    deadline = None if keep or ends is None or ends <= timezone.now() else ends.timestamp()
+
+    def still_open() -> bool:
+        current = Campaign.objects.filter(pk=campaign_id).first()
+        if current is None or current.hides_numbers():
+            return False
+        # A new end time needs a new deadline: the page's next stream gets it.
+        return (current.ends_at, current.keep_final_total) == (ends, keep) and unchanged(current)
+
+    return Watch(still_open, deadline)
+
+
+def campaign_events(request: HttpRequest, slug: str) -> HttpResponse:
+    """The public stream: the campaign's numbers, and its gifts only if the organizers chose so."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    if hidden := campaign.hides_numbers():
+        return closed_response(request, campaign, hidden, as_json=True)
+    channels = [campaign_channel(slug)]
+    if campaign.public_ticker:
+        channels.append(ticker_channel(slug))
+    public_ticker = campaign.public_ticker
+    watch = campaign_watch(campaign, unchanged=lambda current: current.public_ticker == public_ticker)
+    return open_stream(request, channels=channels, watch=watch)
 
 
 # --- display screens ------------------------------------------------------------------------
@@ -93,9 +170,46 @@ def blocked(request: HttpRequest, access: Access, *, as_json: bool = False) -> H
     )
 
 
+def kiosk_access(request: HttpRequest, token: str, *, as_json: bool = False) -> Access | HttpResponse:
+    """The screen of this token, or the answer to give instead (429 for a client that keeps guessing)."""
+    try:
+        wait = guesses_blocked(request)
+    except RedisError:
+        wait = 0  # the limiter is down: screens keep working
+        log.warning("kiosk token limiter unavailable (Redis)")
+    if wait:
+        if as_json:
+            return too_many("too many unknown screen links from this address", wait)
+        response = render(
+            request,
+            "dashboard/screen_message.html",
+            {
+                "title": "Too many attempts",
+                "text": "This address tried too many screen links. Try again in a few minutes.",
+                "state": "throttled",
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(wait)
+        return response
+    access = screen_access(token)
+    if access.state == "unknown":
+        try:
+            count_guess(request)
+        except RedisError:
+            pass
+    if access.state != "ok":
+        return blocked(request, access, as_json=as_json)
+    if hidden := access.screen.campaign.hides_numbers():
+        return closed_response(request, access.screen.campaign, hidden, as_json=as_json)
+    return access
+
+
 def render_screen(
     request: HttpRequest, screen: Screen, *, urls: dict[str, str], preview: bool = False
 ) -> HttpResponse:
+    if hidden := screen.campaign.hides_numbers():
+        return closed_response(request, screen.campaign, hidden)
     view = screen_view(screen)
     try:
         snapshot = screen_snapshot(view)
@@ -113,51 +227,78 @@ def render_screen(
             status=503,
         )
     context = screen_context(view, snapshot, urls=urls, preview=preview)
-    return render(request, "dashboard/screen.html", context)
+    response = render(request, "dashboard/screen.html", context)
+    logo = urlsplit(screen.campaign.logo_url) if screen.campaign.logo_url else None
+    if logo and logo.scheme in ("http", "https") and logo.netloc:
+        response._csp_update = {"img-src": [f"{logo.scheme}://{logo.netloc}"]}  # django-csp, per response
+    return response
 
 
 def screen_snapshot_response(screen: Screen) -> JsonResponse:
+    if hidden := screen.campaign.hides_numbers():
+        return JsonResponse({"closed": hidden, "error": CLOSED[hidden][0]}, status=410)
     try:
         return JsonResponse(screen_snapshot(screen_view(screen)))
     except RedisError:
         return JsonResponse(UNAVAILABLE, status=503)
 
 
-def screen_events(request: HttpRequest, screen: Screen) -> HttpResponse:
-    return django_eventstream.views.events(request, channels=[campaign_channel(screen.campaign.slug)])
+def screen_events(request: HttpRequest, screen: Screen, *, token: str | None = None) -> HttpResponse:
+    """A screen's stream: the campaign's numbers, and its gifts only if the screen shows the ticker.
+
+    It ends when the screen's link is revoked or replaced (token given: a kiosk), the screen is
+    deleted or its ticker switched, or the campaign hides its numbers.
+    """
+    campaign = screen.campaign
+    if hidden := campaign.hides_numbers():
+        return JsonResponse({"closed": hidden, "error": CLOSED[hidden][0]}, status=410)
+    channels = [campaign_channel(campaign.slug)]
+    if screen.show_ticker:
+        channels.append(ticker_channel(campaign.slug))
+    screen_id, show_ticker = screen.pk, screen.show_ticker
+
+    def unchanged(_: Campaign) -> bool:
+        if token is not None:
+            access = screen_access(token)
+            return access.state == "ok" and access.screen.show_ticker == show_ticker
+        return Screen.objects.filter(pk=screen_id, show_ticker=show_ticker).exists()
+
+    return open_stream(request, channels=channels, watch=campaign_watch(campaign, unchanged=unchanged))
 
 
 @never_cache
 @xframe_options_exempt  # signage players often show a page in a frame; a screen has nothing to click
 def screen_page(request: HttpRequest, token: str) -> HttpResponse:
-    access = screen_access(token)
-    if access.state != "ok":
-        return blocked(request, access)
-    return render_screen(request, access.screen, urls=kiosk_urls(token))
+    access = kiosk_access(request, token)
+    if not isinstance(access, Access):
+        return access
+    response = render_screen(request, access.screen, urls=kiosk_urls(token))
+    response._csp_replace = {"frame-ancestors": None}  # as xframe_options_exempt, for the CSP
+    return response
 
 
 @never_cache
 def screen_snapshot_json(request: HttpRequest, token: str) -> HttpResponse:
-    access = screen_access(token)
-    if access.state != "ok":
-        return blocked(request, access, as_json=True)
+    access = kiosk_access(request, token, as_json=True)
+    if not isinstance(access, Access):
+        return access
     return screen_snapshot_response(access.screen)
 
 
 def screen_events_stream(request: HttpRequest, token: str) -> HttpResponse:
-    access = screen_access(token)
-    if access.state != "ok":
-        return blocked(request, access, as_json=True)
-    return screen_events(request, access.screen)
+    access = kiosk_access(request, token, as_json=True)
+    if not isinstance(access, Access):
+        return access
+    return screen_events(request, access.screen, token=token)
 
 
 @csrf_exempt  # no cookie authenticates this: the token in the URL does
 @require_POST
 @never_cache
 def screen_heartbeat(request: HttpRequest, token: str) -> HttpResponse:
-    access = screen_access(token)
-    if access.state != "ok":
-        return blocked(request, access, as_json=True)
+    access = kiosk_access(request, token, as_json=True)
+    if not isinstance(access, Access):
+        return access
     if len(request.body) > 4096:
         return JsonResponse({"error": "heartbeat too large"}, status=413)
     try:
@@ -173,8 +314,23 @@ def screen_heartbeat(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Ingestion health (ingest/health.py): 503 when a campaign lags, needs a rebuild, has no
-    stream, or no consumer runs."""
+    """For load balancers: {"ok": true} (200) or {"ok": false} (503), nothing else.
+
+    503 when a campaign lags, needs a rebuild, has no stream, or no consumer runs (ingest/health.py).
+    The details (campaigns, shards, errors) are for operators: in the admin, or here with ?detail=1
+    and `Authorization: Bearer <HEALTH_TOKEN>` when that setting is set.
+    """
     active = dict(Campaign.objects.filter(is_active=True).values_list("slug", "pk"))
     body = overall_health(Store(), active)
-    return JsonResponse(body, status=200 if body["ok"] else 503)
+    status = 200 if body["ok"] else 503
+    if request.GET.get("detail"):
+        if not health_token_matches(request):
+            return JsonResponse({"error": "details need the health token"}, status=403)
+        return JsonResponse(body, status=status)
+    return JsonResponse({"ok": body["ok"]}, status=status)
+
+
+def health_token_matches(request: HttpRequest) -> bool:
+    token = settings.HEALTH_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())

@@ -5,13 +5,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ingest.health import campaign_health
+from ingest.health import campaign_health, overall_health
 from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import RecordError, decode_image
 from ingest.store import Store
@@ -71,8 +72,13 @@ def _keys(raw: Any) -> str:
     return ", ".join(f"{name}={value}" for name, value in keys.items()) or "—"
 
 
+class StatusStyles:
+    css = {"all": ["fundraiser/admin.css"]}  # the CSP allows no inline style: see docs/security.md
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    Media = StatusStyles
     list_display = (
         "name",
         "slug",
@@ -110,6 +116,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "starts_at",
                     "ends_at",
                     "is_active",
+                    "keep_final_total",
                 )
             },
         ),
@@ -144,10 +151,22 @@ class CampaignAdmin(admin.ModelAdmin):
                     "anonymous_path",
                     "leaderboard_metric",
                     "leaderboard_title",
+                    "public_ticker",
                 )
             },
         ),
     ]
+
+    def get_urls(self):
+        health = self.admin_site.admin_view(self.health_json)
+        return [path("health.json", health, name="fundraiser_campaign_health")] + super().get_urls()
+
+    def health_json(self, request):
+        """/healthz with its details (campaigns, shards, lag, errors): for signed-in organizers only."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        active = dict(Campaign.objects.filter(is_active=True).values_list("slug", "pk"))
+        return JsonResponse(overall_health(Store(), active), json_dumps_params={"indent": 2})
 
     @admin.action(description="Rebuild aggregates from the table (screens keep their numbers meanwhile)")
     def rebuild_aggregates(self, request, queryset) -> None:
@@ -263,7 +282,7 @@ class CampaignAdmin(admin.ModelAdmin):
         status = meta.get("status") or ("live" if meta.get("records") else "waiting for records")
         if status == "needs_rebuild":
             return format_html(
-                "<strong style='color:#b00'>needs rebuild</strong>: {}", meta.get("rebuild_reason", "")
+                "<strong class='fr-bad'>needs rebuild</strong>: {}", meta.get("rebuild_reason", "")
             )
         return status
 
@@ -332,6 +351,7 @@ class ScreenAdmin(admin.ModelAdmin):
     the screen is added or its link rotated.
     """
 
+    Media = StatusStyles
     list_display = ("name", "campaign", "layout", "online", "state", "last_seen", "viewport", "preview")
     list_filter = ("campaign", "layout")
     list_select_related = ("campaign",)
@@ -365,10 +385,10 @@ class ScreenAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "—"
         if obj.is_revoked:
-            return mark_safe('<strong style="color:#888">revoked</strong>')
+            return mark_safe('<strong class="fr-muted">revoked</strong>')
         if self._state(obj).online:
-            return mark_safe('<strong style="color:#15803d">● online</strong>')
-        return mark_safe('<strong style="color:#b91c1c">○ offline</strong>')
+            return mark_safe('<strong class="fr-good">● online</strong>')
+        return mark_safe('<strong class="fr-bad">○ offline</strong>')
 
     @admin.display(description="State and lag")
     def state(self, obj: Screen) -> str:

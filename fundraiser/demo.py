@@ -17,6 +17,7 @@ Environment, defaults in brackets (all servers listen on 127.0.0.1 only):
   DEMO_ADMIN_PASSWORD [random]  its password; a new random one each run unless set
   DEMO_STATUS_SECONDS [10]      how often a status line is printed (0: never)
   FUNDRAISER_VAR_DIR [var/]     SQLite database; logs go to <var>/demo/*.log
+  DJANGO_DEBUG [1]              a local demo runs with DEBUG (and a key kept in the var dir)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from config.embedded import redis_command
 from config.env import ConfigError, env_float, env_int, env_str
@@ -289,7 +291,7 @@ class Demo:
         self.check_ports()
         redis_url = config.redis_url or f"redis://127.0.0.1:{config.redis_port}/0"
         dynamodb_url = config.dynamodb_url or f"http://127.0.0.1:{config.dynamodb_port}"
-        env = self.child_env(redis_url)
+        env = self.child_env(redis_url, dynamodb_url)
         if not config.redis_url:
             self.spawn("redis", redis_server_command(config), env, marker="redis-server")
         if not config.dynamodb_url:
@@ -323,7 +325,7 @@ class Demo:
         self.wait_for("web", config.web_port)
         self.print_banner(redis_url, dynamodb_url)
 
-    def child_env(self, redis_url: str) -> dict[str, str]:
+    def child_env(self, redis_url: str, dynamodb_url: str) -> dict[str, str]:
         config = self.config
         env = dict(os.environ)
         env.update(
@@ -335,6 +337,10 @@ class Demo:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # A local demo: debug pages and a key kept in the var dir, unless the caller says otherwise;
+        # the campaign may name the demo's own DynamoDB and nothing else.
+        env.setdefault("DJANGO_DEBUG", "1")
+        env.setdefault("INGEST_ALLOWED_ENDPOINTS", urlsplit(dynamodb_url).netloc)
         if not config.dynamodb_url:
             # moto accepts any credentials; never hand it real ones, nor wait on a profile or SSO.
             for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):

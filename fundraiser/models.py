@@ -6,11 +6,16 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
+
+from ingest.endpoints import endpoint_refusal
 
 PATH_VALIDATOR = RegexValidator(
     r"^[^.\s]+(\.[^.\s]+)*$",
@@ -19,6 +24,7 @@ PATH_VALIDATOR = RegexValidator(
 # Colours go into the screens' style sheet: only #rrggbb, so nothing else can be injected there.
 COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f.")
 # Attribute names that hold contact details: never shown on a screen, whatever is configured.
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 CONTACT_WORDS = ("email", "mail", "phone", "mobile", "tel", "address", "postcode", "zip")
 
 
@@ -32,9 +38,26 @@ class Campaign(models.Model):
     table_name = models.CharField("DynamoDB table", max_length=255)
     region = models.CharField(max_length=32, default="us-east-1")
     endpoint_url = models.URLField(
-        blank=True, help_text="Only for local DynamoDB (moto, DynamoDB Local); empty for AWS."
+        blank=True,
+        help_text="Empty for AWS. Only for a local DynamoDB (moto, DynamoDB Local) that the server "
+        "allows (INGEST_ALLOWED_ENDPOINTS).",
     )
-    is_active = models.BooleanField(default=True, help_text="Ingest this campaign's stream.")
+    is_active = models.BooleanField(
+        default=True,
+        help_text="Ingest this campaign's stream and show it. Off: its page and screens say it is not live.",
+    )
+    keep_final_total = models.BooleanField(
+        "keep showing the final total",
+        default=False,
+        help_text="Once the campaign has ended (or is switched off), its page and screens keep "
+        "showing the numbers. Off: they only say that giving has closed.",
+    )
+    public_ticker = models.BooleanField(
+        "recent gifts on the public page",
+        default=False,
+        help_text="Show the recent gifts ticker (donors' chosen display names and amounts) on the "
+        "public goal page and its event stream too. Screens show it whatever this says.",
+    )
     headline_goal = models.ForeignKey(
         "Goal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -109,6 +132,25 @@ class Campaign(models.Model):
                 raise ValidationError(
                     {field: "This attribute looks like contact details: screens never show those."}
                 )
+        if not REGION.fullmatch(self.region or ""):
+            raise ValidationError({"region": "An AWS region name such as eu-west-1."})
+        refusal = endpoint_refusal(self.endpoint_url, settings.INGEST_ALLOWED_ENDPOINTS)
+        if refusal:
+            raise ValidationError({"endpoint_url": refusal[:1].upper() + refusal[1:] + "."})
+
+    def closed_state(self, now: datetime | None = None) -> str | None:
+        """ "inactive" (switched off), "ended" (past its end time), or None while it is live."""
+        if not self.is_active:
+            return "inactive"
+        now = now or timezone.now()
+        if self.ends_at is not None and now >= self.ends_at:
+            return "ended"
+        return None
+
+    def hides_numbers(self, now: datetime | None = None) -> str | None:
+        """The closed state when the public page and screens must show no numbers, else None."""
+        state = self.closed_state(now)
+        return None if state is None or self.keep_final_total else state
 
 
 def is_contact_path(path: str) -> bool:

@@ -39,7 +39,7 @@ from .rebuild import (
 )
 from .records import Change, RecordError, decode_record
 from .store import END, START, ApplyResult, ItemChange, Position, Store, stream_key
-from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, Shard, StreamReader, error_code
+from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, Shard, StreamReader, error_code, error_text
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +249,8 @@ class Consumer:
         except redis.RedisError:
             raise
         except Exception as exc:  # noqa: BLE001 - any AWS failure is reported and retried
-            self.report(run, last_error=f"discover: {error_code(exc)}: {exc}")
-            log.warning("discover %s failed: %s", run.config.slug, exc)
+            self.report(run, last_error=f"discover: {error_text(exc)}")
+            log.warning("discover %s failed: %s", run.config.slug, error_text(exc))
             return
         meta = self.store.meta(campaign_id)
         if meta.get("status") in STREAM_PROBLEMS:
@@ -441,7 +441,7 @@ class Consumer:
                     "where a trim would go unnoticed",
                     shard.shard_id,
                     shard.starting_sequence,
-                    exc,
+                    error_text(exc),
                 )
             return run.reader.iterator(run.stream_arn, shard.shard_id)
 
@@ -461,7 +461,7 @@ class Consumer:
         if code == "ResourceNotFoundException":
             run.discovered = -math.inf  # stream or shard gone: look again
             self.release_shard(run, state.shard.shard_id)
-            self.report(run, last_error=f"{code}: {exc}")
+            self.report(run, last_error=error_text(exc))
             return
         state.failures += 1
         delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**state.failures) * random.uniform(0.5, 1.0)
@@ -475,7 +475,7 @@ class Consumer:
             code,
             delay,
         )
-        self.report(run, last_error=f"{code}: {exc}")
+        self.report(run, last_error=error_text(exc))
 
     def apply(
         self,

@@ -7,17 +7,26 @@ AWS documentation can stand in for AWS (tests/streamsim.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError
+
+from .endpoints import EndpointNotAllowed, endpoint_refusal, require_allowed
 
 BOTO_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)
 
 USABLE_VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")  # the records carry the item's new state
+AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+AWS_ERROR_CODE = re.compile(r"[A-Z][A-Za-z0-9]{2,99}")  # ResourceNotFoundException, not "500"
+ERROR_TEXT_LIMIT = 300
+
 TRANSIENT_CODES = {
     "LimitExceededException",
     "ProvisionedThroughputExceededException",
@@ -54,10 +63,80 @@ class StreamInfo:
 
 
 def boto_clients(*, region: str, endpoint_url: str | None) -> tuple[Any, Any]:
+    """The DynamoDB and Streams clients of one campaign, guarded (docs/security.md).
+
+    An endpoint URL outside INGEST_ALLOWED_ENDPOINTS is refused here, and again on every request
+    (`before-send`), so nothing is ever sent there; the refusal surfaces on the first call, as an
+    error of that campaign alone. An error response that is not DynamoDB's own JSON is reduced to
+    its status before botocore builds the exception, so no foreign body reaches a log or a page.
+    Redirects are never followed (botocore hands urllib3 `Retry(False)`; tests hold it to that).
+    """
+    from django.conf import settings
+
+    allowed = list(getattr(settings, "INGEST_ALLOWED_ENDPOINTS", []))
+    refusal = endpoint_refusal(endpoint_url, allowed)
     kwargs: dict[str, Any] = {"region_name": region, "config": BOTO_CONFIG}
-    if endpoint_url:
+    if endpoint_url and refusal is None:
         kwargs["endpoint_url"] = endpoint_url
-    return boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+    clients = boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+    for client in clients:
+        events = client.meta.events
+        events.register("before-send", partial(_refuse_request, refusal=refusal, allowed=allowed))
+        events.register("after-call", _strip_foreign_error)
+    return clients
+
+
+def _refuse_request(request: Any, *, refusal: str | None, allowed: list[str], **_: Any) -> None:
+    if refusal:
+        raise EndpointNotAllowed(refusal)
+    host = urlsplit(request.url).hostname or ""
+    if not host.endswith(AWS_DOMAINS):  # botocore resolved it to AWS, or it is an allowed endpoint
+        require_allowed(request.url, allowed)
+
+
+def _strip_foreign_error(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+    """After an error response, keep DynamoDB's code and message only when DynamoDB wrote them."""
+    if http_response is None or http_response.status_code < 300:
+        return
+    error = parsed.get("Error")
+    if not isinstance(error, dict):
+        return
+    if AWS_ERROR_CODE.fullmatch(str(error.get("Code") or "")):  # from a JSON body's __type
+        error["Message"] = _bounded(str(error.get("Message") or ""))
+        return
+    parsed["Error"] = {
+        "Code": f"HTTP{http_response.status_code}",
+        "Message": f"the endpoint answered HTTP {http_response.status_code} with a body that is not "
+        "a DynamoDB error (not shown)",
+    }
+
+
+def _bounded(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_text(exc: BaseException) -> str:
+    """What an AWS failure may show in the admin, health and logs: its code and message, bounded.
+
+    Never a response body: a ClientError is reduced to the error code and message DynamoDB wrote
+    (see _strip_foreign_error for responses DynamoDB did not write); other botocore errors to their
+    class and, for connection failures (which name only our own endpoint), their message.
+    """
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error") or {}
+        code = str(error.get("Code") or "")
+        if not AWS_ERROR_CODE.fullmatch(code):
+            status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "?")
+            return f"HTTP {status}: the endpoint's answer is not a DynamoDB error (not shown)"
+        message = _bounded(str(error.get("Message") or ""))
+        return f"{code}: {message}" if message else code
+    name = type(exc).__name__
+    if isinstance(exc, EndpointNotAllowed | ConnectionClosedError | EndpointConnectionError):
+        return _bounded(f"{name}: {exc}")
+    if isinstance(exc, BotoCoreError):
+        return name  # e.g. ResponseParserError, whose text quotes the body
+    return _bounded(f"{name}: {exc}")
 
 
 # Tests assign a different factory here (the one seam); everything else goes through it.

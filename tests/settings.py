@@ -7,6 +7,7 @@ set up here. Test runs go on side by side on one machine: each gets its own Redi
 
 import atexit
 import os
+import secrets
 import tempfile
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -15,6 +16,14 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["FUNDRAISER_VAR_DIR"] = tempfile.mkdtemp(prefix="fr-test-var-")
 os.environ.setdefault("INGEST_IDLE_POLL_SECONDS", "0.05")
 os.environ.setdefault("INGEST_DISCOVER_SECONDS", "1")
+# Tests and the servers they start run as production does (DEBUG off) on plain HTTP over loopback:
+# a key of this run, no HTTPS redirect or Secure cookies, static files served by Django, and the
+# local moto server as the only endpoint a campaign may name.
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
+os.environ.setdefault("DJANGO_SERVE_STATIC", "1")
+os.environ.setdefault("INGEST_ALLOWED_ENDPOINTS", "127.0.0.1,localhost")
 
 if not os.environ.get("REDIS_URL"):
     from tests.embedded import EmbeddedRedis

@@ -602,9 +602,15 @@ class StreamSim:
     def make_clients(self, *, region: str | None = None, endpoint_url: str | None = None) -> tuple[Any, Any]:
         """Real boto3 clients (DynamoDB, DynamoDB Streams) whose requests this simulator answers
         in-process: botocore validates parameters, parses responses and raises ClientError."""
+        from urllib.parse import urlsplit
+
+        from django.test import override_settings
+
         from ingest.streams import boto_clients
 
-        clients = boto_clients(region=region or self.region, endpoint_url=self.endpoint_url)
+        # The simulator's made-up host is allowed for these clients only (ingest/endpoints.py).
+        with override_settings(INGEST_ALLOWED_ENDPOINTS=[urlsplit(self.endpoint_url).netloc]):
+            clients = boto_clients(region=region or self.region, endpoint_url=self.endpoint_url)
         for client in clients:
             client.meta.events.register("before-send", self._answer)
         return clients

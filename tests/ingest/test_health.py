@@ -20,6 +20,12 @@ def step_until(consumer, condition, timeout=20.0):
         time.sleep(min(consumer.step(), 0.05))
 
 
+def detailed_health(client, settings):
+    """The details behind /healthz, as operators read them with the health token."""
+    settings.HEALTH_TOKEN = "operator-token"
+    return client.get("/healthz?detail=1", headers={"Authorization": "Bearer operator-token"})
+
+
 def test_healthz_shows_each_shard_and_fails_when_reading_lags(moto, store, client, settings):
     table = make_table(moto.url)
     campaign = make_campaign(endpoint_url=moto.url)
@@ -35,7 +41,7 @@ def test_healthz_shows_each_shard_and_fails_when_reading_lags(moto, store, clien
     time.sleep(1.1)
     consumer.step()  # an idle read refreshes the shard's health
 
-    response = client.get("/healthz")
+    response = detailed_health(client, settings)
     body = response.json()
     assert response.status_code == 200, body
     gala = body["campaigns"]["gala"]
@@ -47,24 +53,24 @@ def test_healthz_shows_each_shard_and_fails_when_reading_lags(moto, store, clien
 
     settings.INGEST_MAX_LAG_SECONDS = 1
     time.sleep(1.5)  # the consumer stops reading: nobody looks at the stream any more
-    response = client.get("/healthz")
+    response = detailed_health(client, settings)
     assert response.status_code == 503
     assert any("lag" in problem for problem in response.json()["campaigns"]["gala"]["problems"])
 
 
-def test_healthz_fails_when_a_campaign_needs_a_rebuild_or_no_consumer_runs(store, client):
+def test_healthz_fails_when_a_campaign_needs_a_rebuild_or_no_consumer_runs(store, client, settings):
     campaign = make_campaign()
     store.ensure_meta(campaign.pk)
     store.heartbeat_consumer("c1", 30)
     store.set_meta(campaign.pk, status="needs_rebuild", rebuild_reason="records were trimmed unread")
-    body = client.get("/healthz").json()
+    body = detailed_health(client, settings).json()
     assert body["ok"] is False
     assert body["campaigns"]["gala"]["problems"] == ["needs_rebuild: records were trimmed unread"]
 
     store.set_meta(campaign.pk, status="live")
     assert client.get("/healthz").status_code == 200
     store.drop_consumer("c1")
-    response = client.get("/healthz")
+    response = detailed_health(client, settings)
     assert response.status_code == 503
     assert response.json()["problems"] == ["no stream consumer is running"]
 

@@ -83,8 +83,8 @@ def ingested(moto, store, batches):
 
 
 def admin_page(client, campaign) -> str:
-    get_user_model().objects.create_superuser("organizer", "organizer@example.com", "s3cret-pass")
-    assert client.login(username="organizer", password="s3cret-pass")
+    user = get_user_model().objects.create_superuser("organizer", "organizer@example.com", "s3cret-pass")
+    client.force_login(user)  # the login form's lockout (django-axes) is tested in tests/security
     response = client.get(reverse("admin:fundraiser_campaign_change", args=[campaign.pk]))
     assert response.status_code == 200
     return html.unescape(response.content.decode())

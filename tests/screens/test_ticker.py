@@ -202,7 +202,8 @@ def test_record_batch_stores_the_gifts_and_publishes_the_list(config, store):
             break
     pubsub.close()
     event = json.loads(message["data"])
-    assert event["channel"] == f"campaign-{config.slug}" and event["event_type"] == "ticker"
+    # Donors' names go to the campaign's gifts channel: only streams that show the ticker listen to it.
+    assert event["channel"] == f"campaign-{config.slug}.gifts" and event["event_type"] == "ticker"
     body = json.loads(event["data"])
     assert [e["name"] for e in body["entries"]] == ["Ada L."]
     assert "ada@example.org" not in message["data"] and "555 0100" not in message["data"]

@@ -626,11 +626,12 @@
     return fetch(data.snapshotUrl, { cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) {
-          if (isKiosk && (response.status === 403 || response.status === 404)) {
-            // Our server says this screen is switched off (not a proxy page): show its message.
+          if ((isKiosk && (response.status === 403 || response.status === 404)) || response.status === 410) {
+            // Our server says this screen is switched off, or giving has closed (not a proxy page):
+            // the reloaded page says so.
             return response.json().then(function (body) {
-              if (body && body.screen) window.location.reload();
-              throw new Error("screen " + body.screen);
+              if (body && (body.screen || body.closed)) window.location.reload();
+              throw new Error("screen " + (body.screen || body.closed));
             });
           }
           throw new Error("snapshot: HTTP " + response.status);

@@ -1,0 +1,116 @@
+"""Per-client caps on the public endpoints, answered with a clear 429 (docs/security.md).
+
+- Open event streams per client, counted in this web process: each open stream holds a thread
+  (django-eventstream under ASGI), so one client opening thousands would exhaust the process. The
+  count lives in memory because that is what it protects; a process that dies takes its count along.
+- Unknown kiosk tokens per client, counted in Redis across every web process: past the limit, every
+  /s/... request of that client answers 429 until the window ends. Only unknown tokens count, never a
+  screen whose link was replaced or revoked (those keep asking, and must not lock out a venue).
+
+A client is config.clients.client_ip: its address (an IPv6 client's /64), never a header.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+
+from config.clients import client_ip
+
+
+def too_many(error: str, retry_after: int) -> JsonResponse:
+    response = JsonResponse({"error": error, "retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+# --- concurrent streams ----------------------------------------------------------------------------
+class StreamSlots:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: Counter[str] = Counter()
+
+    def take(self, client: str, limit: int) -> StreamSlot | None:
+        with self._lock:
+            if self._open[client] >= limit:
+                return None
+            self._open[client] += 1
+        return StreamSlot(self, client)
+
+    def give_back(self, client: str) -> None:
+        with self._lock:
+            self._open[client] -= 1
+            if self._open[client] <= 0:
+                del self._open[client]
+
+    def count(self, client: str) -> int:
+        with self._lock:
+            return self._open[client]
+
+
+@dataclass
+class StreamSlot:
+    slots: StreamSlots
+    client: str
+    released: bool = field(default=False)
+
+    def release(self) -> None:
+        """Idempotent: called when the stream ends and again when Django closes the response."""
+        if not self.released:
+            self.released = True
+            self.slots.give_back(self.client)
+
+
+STREAM_SLOTS = StreamSlots()
+
+
+def take_stream_slot(request: HttpRequest) -> StreamSlot | None:
+    return STREAM_SLOTS.take(client_ip(request), settings.STREAMS_PER_CLIENT)
+
+
+def streams_refused() -> JsonResponse:
+    return too_many(
+        f"too many open event streams from this address (at most {settings.STREAMS_PER_CLIENT})", 30
+    )
+
+
+# --- kiosk token guesses -----------------------------------------------------------------------------
+_redis = None
+
+
+def _client():
+    global _redis
+    if _redis is None:
+        from ingest.store import get_redis
+
+        _redis = get_redis()
+    return _redis
+
+
+def _guess_key(request: HttpRequest) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:kiosk-guesses:{client_ip(request)}"
+
+
+def guesses_blocked(request: HttpRequest) -> int:
+    """Seconds this client must wait before trying tokens again; 0 when it may."""
+    key = _guess_key(request)
+    pipe = _client().pipeline(transaction=False)
+    pipe.get(key)
+    pipe.ttl(key)
+    count, ttl = pipe.execute()
+    if int(count or 0) < settings.KIOSK_TOKEN_GUESSES:
+        return 0
+    return max(int(ttl), 1)
+
+
+def count_guess(request: HttpRequest) -> None:
+    """One more unknown token from this client; the window starts at its first guess."""
+    key = _guess_key(request)
+    pipe = _client().pipeline(transaction=True)
+    pipe.set(key, 0, ex=settings.KIOSK_GUESS_WINDOW_SECONDS, nx=True)  # INCR keeps this expiry
+    pipe.incr(key)
+    pipe.execute()
