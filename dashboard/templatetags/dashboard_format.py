@@ -64,3 +64,11 @@ def amount(value: str, currency: str = "") -> str:
 def round_amount(value: str, currency: str = "") -> str:
     """Like amount, without a fraction of zeros: goals read "$50,000", not "$50,000.00"."""
     return format_amount(value, currency, trim_zero_fraction=True)
+
+
+@register.filter
+def progress_percent(progress: dict | None) -> str:
+    """ "45%" for a recalculation's progress, rounded down as screen.js shows it; "" without one."""
+    if not progress:
+        return ""
+    return f"{int(progress['percent'])}%"
