@@ -505,46 +505,147 @@
   }
 
   // --- recent gifts ----------------------------------------------------------------------------
-  const ticker = { id: null, rev: -1 };
+  // Readable at any gift rate: new gifts enter one at a time, newest on top, at most one every
+  // REVEAL_MS. When they come faster, only the newest few wait their turn; the others are never
+  // shown (nobody could read them) and the ticker stays within a couple of seconds of the room.
+  // The rows are the screen's own: a gift enters once, when its stream position passes the newest
+  // one seen, so a list rebuilt after Redis lost its data (or replayed from the stream) never shows
+  // old gifts as new, and an empty one never blanks the screen. (A gift written later than any seen
+  // enters too: a new stream, after the table's stream was switched off and on, numbers afresh.)
+  // Refunds and corrections apply to the rows shown, with their own keys.
+  const REVEAL_MS = 600;
+  const WAITING_MAX = 3;
+  const ENTER_MAX_MS = 1000; // the entering animation (screen.css) is shorter: a bound if it never ends
+  const tickerList = document.getElementById("ticker");
+  const ticker = { id: null, rev: -1, mark: null, markAt: -Infinity, waiting: [], timer: 0, revealedAt: -Infinity,
+                  entering: null };
 
-  function renderTicker(list) {
-    const el = document.getElementById("ticker");
-    if (!el || !list || !Array.isArray(list.entries)) return;
-    if (list.id === ticker.id && list.rev < ticker.rev) return; // an older list, published late
-    const animate = ticker.id !== null && !reducedMotion.matches;
-    ticker.id = list.id;
-    ticker.rev = list.rev;
-    const rows = new Map();
-    Array.from(el.children).forEach(function (row) { rows.set(row.dataset.key, row); });
-    list.entries.slice(0, maxTicker).forEach(function (gift, index) {
-      let row = rows.get(gift.key);
-      rows.delete(gift.key);
-      if (!row) {
-        row = newGiftRow(gift.key);
-        if (animate) {
-          row.classList.add("is-new");
-          setTimeout(function () { row.classList.remove("is-new"); }, 1600);
-        }
-      }
-      setText(row.querySelector(".gift-name"), gift.name); // donor-typed: text, never markup
-      setText(row.querySelector(".gift-amount"), formatted(gift.amount, el.dataset.currency || "", true));
-      if (el.children[index] !== row) el.insertBefore(row, el.children[index] || null);
-    });
-    rows.forEach(function (row) { row.remove(); });
-    const empty = document.getElementById("ticker-empty");
-    if (empty) empty.hidden = el.children.length > 0;
+  function later(a, b) { // stream positions: digit strings, compared as numbers
+    return a.length !== b.length ? a.length > b.length : a > b;
   }
 
-  function newGiftRow(key) {
+  function hasPositions(entries) {
+    return entries.every(function (gift) { return typeof gift.pos === "string" && /^\d+$/.test(gift.pos); });
+  }
+
+  function renderTicker(list) {
+    if (!tickerList || !list || !Array.isArray(list.entries)) return;
+    if (list.id === ticker.id && list.rev < ticker.rev) return; // an older list, published late
+    ticker.id = list.id;
+    ticker.rev = list.rev;
+    const entries = list.entries;
+    const listed = new Map(entries.map(function (gift) { return [gift.key, gift]; }));
+    const removed = new Set(Array.isArray(list.removed) ? list.removed : []);
+    const corrected = function (key, pos) { // the list's version of a gift, if it is the same gift
+      const gift = listed.get(key);
+      return gift && gift.pos === pos ? gift : null;
+    };
+    Array.from(tickerList.children).forEach(function (row) {
+      const gift = corrected(row.dataset.key, row.dataset.pos);
+      if (removed.has(row.dataset.key)) row.remove(); // refunded
+      else if (gift) fillGiftRow(row, gift);
+    });
+    ticker.waiting = ticker.waiting.filter(function (gift) { return !removed.has(gift.key); })
+      .map(function (gift) { return corrected(gift.key, gift.pos) || gift; });
+    if (ticker.mark === null || !hasPositions(entries)) {
+      replaceGifts(entries); // the first list (or one from a server that sends no positions)
+    } else {
+      const arrived = entries.filter(function (gift) { return later(gift.pos, ticker.mark) || writtenAt(gift) > ticker.markAt; });
+      if (arrived.length) {
+        markSeen(arrived);
+        ticker.waiting = ticker.waiting.concat(arrived.reverse()).slice(-WAITING_MAX); // oldest first
+        scheduleReveal();
+      }
+    }
+    showTickerEmpty();
+  }
+
+  function replaceGifts(entries) { // in one step, without animation
+    const rows = new Map(Array.from(tickerList.children).map(function (row) { return [row.dataset.key, row]; }));
+    const shown = entries.slice(0, maxTicker).map(function (gift) {
+      const row = rows.get(gift.key) || newGiftRow();
+      fillGiftRow(row, gift);
+      return row;
+    });
+    tickerList.replaceChildren.apply(tickerList, shown);
+    ticker.waiting = [];
+    ticker.mark = hasPositions(entries) ? "" : null;
+    markSeen(entries);
+  }
+
+  function writtenAt(gift) { // when the gift was written (seconds), as the stream says
+    return typeof gift.at === "number" && Number.isFinite(gift.at) ? gift.at : -Infinity;
+  }
+
+  function markSeen(gifts) {
+    gifts.forEach(function (gift) {
+      if (ticker.mark !== null && later(gift.pos, ticker.mark)) ticker.mark = gift.pos;
+      ticker.markAt = Math.max(ticker.markAt, writtenAt(gift));
+    });
+  }
+
+  function scheduleReveal() {
+    if (ticker.timer || !ticker.waiting.length) return;
+    ticker.timer = setTimeout(revealNext, Math.max(0, ticker.revealedAt + REVEAL_MS - performance.now()));
+  }
+
+  function stillEntering(now) {
+    const entering = ticker.entering;
+    return Boolean(entering && entering.row.isConnected && now - entering.since < ENTER_MAX_MS);
+  }
+
+  function revealNext() {
+    ticker.timer = 0;
+    const now = performance.now();
+    // Never two rows entering at once, even if a busy page ran the last animation late.
+    const wait = Math.max(ticker.revealedAt + REVEAL_MS - now, stillEntering(now) ? 50 : 0);
+    if (wait > 0) {
+      ticker.timer = setTimeout(revealNext, wait);
+      return;
+    }
+    const gift = ticker.waiting.shift();
+    if (!gift) return;
+    Array.from(tickerList.children).forEach(function (row) { // listed again (a pledge paid later)
+      if (row.dataset.key === gift.key) row.remove();
+    });
+    const row = newGiftRow();
+    fillGiftRow(row, gift);
+    tickerList.insertBefore(row, tickerList.firstChild);
+    while (tickerList.children.length > maxTicker) tickerList.lastElementChild.remove();
+    if (!reducedMotion.matches) {
+      ticker.entering = { row: row, since: now };
+      row.classList.add("is-new");
+    }
+    ticker.revealedAt = now;
+    showTickerEmpty();
+    scheduleReveal();
+  }
+
+  function showTickerEmpty() {
+    const empty = document.getElementById("ticker-empty");
+    if (empty) empty.hidden = tickerList.children.length > 0 || ticker.waiting.length > 0;
+  }
+
+  function newGiftRow() {
     const row = document.createElement("li");
     row.className = "gift";
-    row.dataset.key = key;
     const name = document.createElement("span");
     name.className = "gift-name";
     const amount = document.createElement("span");
     amount.className = "gift-amount number";
     row.append(name, amount);
+    row.addEventListener("animationend", function (event) {
+      if (event.animationName === "gift-in" && ticker.entering && ticker.entering.row === row) ticker.entering = null;
+      if (event.animationName === "gift-glow") row.classList.remove("is-new");
+    });
     return row;
+  }
+
+  function fillGiftRow(row, gift) {
+    row.dataset.key = gift.key;
+    row.dataset.pos = gift.pos || "";
+    setText(row.querySelector(".gift-name"), gift.name); // donor-typed: text, never markup
+    setText(row.querySelector(".gift-amount"), formatted(gift.amount, tickerList.dataset.currency || "", true));
   }
 
   // --- versions and status -----------------------------------------------------------------------
