@@ -436,12 +436,60 @@
       if (list.children[index] !== row) list.insertBefore(row, list.children[index] || null);
     });
     rows.forEach(function (row) { row.remove(); });
-    const more = metric.groups.length - shown.length;
-    const moreNote = document.getElementById("bars-more");
-    if (moreNote) moreNote.hidden = more <= 0;
-    setText(document.getElementById("bars-more-count"), String(more));
+    list.dataset.more = String(metric.groups.length - shown.length);
     const empty = document.getElementById("bars-empty");
     if (empty) empty.hidden = shown.length > 0;
+    fitBars();
+  }
+
+  // --- whole rows only ---------------------------------------------------------------------------
+  // A list taller than its card loses its last rows, never half a row: rows that do not fit whole
+  // are left out (class is-clipped), measured again whenever the rows or the card's size change.
+  function fitRows(list) {
+    if (!list) return 0;
+    const rows = Array.from(list.children);
+    rows.forEach(function (row) { row.classList.remove("is-clipped"); });
+    const card = list.parentElement;
+    const style = getComputedStyle(card);
+    let bottom = card.getBoundingClientRect().bottom - parseFloat(style.paddingBottom) - parseFloat(style.borderBottomWidth);
+    for (let after = list.nextElementSibling; after; after = after.nextElementSibling) { // notes keep their room
+      if (!after.hidden) bottom -= after.getBoundingClientRect().height + parseFloat(getComputedStyle(after).marginTop);
+    }
+    let clipped = 0;
+    rows.forEach(function (row) {
+      if (clipped || row.getBoundingClientRect().bottom > bottom + 0.5) {
+        row.classList.add("is-clipped");
+        clipped += 1;
+      }
+    });
+    return clipped;
+  }
+
+  function fitBars() {
+    const list = document.getElementById("bars");
+    if (!list) return;
+    const note = document.getElementById("bars-more");
+    const more = Number(list.dataset.more) || 0; // groups beyond the screen's number of bars
+    if (note) note.hidden = more <= 0;
+    let left = more + fitRows(list);
+    if (note && note.hidden && left > 0) { // "+ N more" needs a line too
+      note.hidden = false;
+      left = more + fitRows(list);
+    }
+    setText(document.getElementById("bars-more-count"), String(left));
+  }
+
+  function fitLists() {
+    fitBars();
+    fitRows(document.getElementById("leaders"));
+  }
+
+  if (window.ResizeObserver) {
+    const cards = new ResizeObserver(fitLists);
+    ["bars", "leaders"].forEach(function (id) {
+      const list = document.getElementById(id);
+      if (list) cards.observe(list.parentElement);
+    });
   }
 
   function newLeaderRow(name, currency) {
@@ -488,6 +536,7 @@
     rows.forEach(function (row) { row.remove(); });
     const empty = document.getElementById("leaders-empty");
     if (empty) empty.hidden = shown.length > 0;
+    fitRows(list);
   }
 
   function render(update, metrics, goal) {
