@@ -706,9 +706,54 @@
 
   function setRecalculating(on) {
     screen.classList.toggle("is-recalculating", on);
-    if (!on) screen.classList.remove("no-numbers");
+    if (!on) {
+      screen.classList.remove("no-numbers");
+      forgetProgress();
+    }
     data.status = on ? "recalculating" : "live";
   }
+
+  // --- recalculation progress ------------------------------------------------------------------
+  // The rebuild's own progress, from the worker's `progress` events (about one a second) or, if
+  // none come, from a snapshot now and then. Within one rebuild it only ever goes up: a room
+  // watching "45%" must not see "30%" next.
+  const PROGRESS_QUIET_MS = 4000; // no progress event for this long: ask for a snapshot instead
+  const PROGRESS_POLL_MS = isKiosk ? 3000 : 15000; // kiosks are few; goal pages can be many
+  const recalc = { epoch: null, percent: -1, heardAt: 0 };
+
+  function showProgress(progress, epoch) {
+    if (!progress || typeof progress.percent !== "number" || !Number.isFinite(progress.percent)) return;
+    if (epoch !== recalc.epoch) { // another recalculation (Redis lost the state again)
+      recalc.epoch = epoch;
+      recalc.percent = -1;
+    }
+    recalc.percent = Math.max(recalc.percent, Math.min(99.9, Math.max(0, progress.percent)));
+    paintProgress(String(Math.floor(recalc.percent)) + "%", recalc.percent.toFixed(1) + "%");
+  }
+
+  function forgetProgress() { // live again
+    recalc.epoch = null;
+    recalc.percent = -1;
+    paintProgress("", "0");
+  }
+
+  function paintProgress(text, width) {
+    setText(document.getElementById("recalc-percent"), text);
+    const fill = document.getElementById("recalc-fill");
+    if (fill) fill.style.width = width;
+  }
+
+  function onProgress(body) {
+    if (!body || body.status !== "recalculating") return;
+    recalc.heardAt = Date.now();
+    if (data.status === "recalculating") showProgress(body.progress, body.epoch || "?");
+    else if (body.epoch !== shown.epoch) refreshSnapshot().catch(noop); // we missed its start
+  }
+
+  setInterval(function () {
+    if (data.status !== "recalculating" || data.connection !== "live") return;
+    if (Date.now() - recalc.heardAt >= PROGRESS_QUIET_MS) refreshSnapshot().catch(noop);
+  }, PROGRESS_POLL_MS);
 
   function apply(update, isSnapshot) {
     if (isSnapshot) applyScreenExtras(update);
@@ -716,6 +761,7 @@
       // Redis lost its data and the totals are being rebuilt: keep the last good numbers, marked
       // stale, and never show the partial ones.
       setRecalculating(true);
+      if (update.progress) showProgress(update.progress, update.epoch || "?");
       return;
     }
     if (data.status === "recalculating" && !isSnapshot) {
@@ -843,6 +889,11 @@
       if (!current()) return;
       heard();
       renderTicker(parse(event));
+    });
+    source.addEventListener("progress", function (event) { // a recalculation, under way
+      if (!current()) return;
+      heard();
+      onProgress(parse(event));
     });
     source.addEventListener("config", function () { // the organizers changed something
       if (current()) { heard(); refreshSnapshot().catch(noop); }
@@ -999,6 +1050,7 @@
   loadCelebrated();
   if (initial.status === "recalculating") {
     setRecalculating(true); // the server painted no numbers: the first good snapshot sets them
+    if (initial.progress) showProgress(initial.progress, initial.epoch || "?");
   } else {
     data.status = "live";
     const first = initial.goal ? initial.goal.current :
