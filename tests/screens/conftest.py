@@ -8,7 +8,6 @@ $250, $500 and $1,500 (a stretch goal), a donation URL, a logo, an end time, one
 from __future__ import annotations
 
 import pickle
-import random
 import socket
 import subprocess
 import sys
@@ -295,77 +294,6 @@ def sim(kiosk, monkeypatch):
     simulated = StreamSim(endpoint_url=kiosk.config.endpoint_url, shards=2, seed=14)
     simulated.install(monkeypatch)
     return simulated
-
-
-def gift_item(number: int, name: str, amount: int) -> dict:
-    return {
-        "id": f"gift-{number:06d}",
-        "name": name,
-        "email": f"donor{number}@mail.test",
-        "platform": ("Website", "Text-to-give", "Gala auction", "Phone")[number % 4],
-        "amount": Decimal(amount),
-    }
-
-
-class GiftStream:
-    """Gifts written to the simulated table by a thread, `rate` a second on average (at random
-    moments, as a room gives: sometimes several at once)."""
-
-    def __init__(self, sim: StreamSim, *, rate: float, first: int = 1, seed: int = 14):
-        self.sim, self.rate, self.next = sim, rate, first
-        self.rng = random.Random(seed)
-        self.written: list[tuple[float, str]] = []  # (monotonic time, donor name)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._write, daemon=True, name="gifts")
-
-    def give(self, count: int, name: str = "Donor {n}") -> None:
-        for _ in range(count):
-            number, self.next = self.next, self.next + 1
-            donor = name.format(n=number)
-            self.sim.put(gift_item(number, donor, self.rng.choice((5, 10, 20, 25, 50, 100))))
-            self.written.append((time.monotonic(), donor))
-
-    def start(self) -> GiftStream:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _write(self) -> None:
-        # Arrival times drawn ahead (a Poisson process): a thread that wakes up late catches up
-        # with a burst, so the rate holds however busy the machine is.
-        started, due = time.monotonic(), 0.0
-        while not self._stop.is_set():
-            due += self.rng.expovariate(self.rate)
-            if self._stop.wait(max(0.0, started + due - time.monotonic())):
-                return
-            self.give(1)
-
-
-class Worker:
-    """The real consumer, stepping in a thread as `manage.py consume` runs it."""
-
-    def __init__(self, consumer: Consumer):
-        self.consumer = consumer
-        self.errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, daemon=True, name="consumer")
-
-    def start(self) -> Worker:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.consumer.stop.set()
-        self._thread.join(15)
-        assert not self.errors, self.errors
-
-    def _run(self) -> None:
-        try:
-            self.consumer.run(seconds=3600)
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
-            self.errors.append(exc)
 
 
 def settle(consumer: Consumer, store, config, sim: StreamSim, timeout: float = 60.0) -> None:

@@ -14,7 +14,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import SCREENSHOTS, GiftStream, Worker, settle
+from tests.background import GiftStream, Worker
+
+from .conftest import SCREENSHOTS, settle
 from .layout import layout_problems
 
 pytestmark = pytest.mark.browser
@@ -85,7 +87,7 @@ def frame_problems(frame: dict, *, entering_allowed: bool) -> list[str]:
 def test_at_twelve_gifts_a_second_every_layout_shows_whole_opaque_rows_at_a_readable_pace(
     kiosk, open_page, store, consumer, sim
 ):
-    gifts = GiftStream(sim, rate=GIFTS_PER_SECOND)
+    gifts = GiftStream(sim.put, rate=GIFTS_PER_SECOND)
     gifts.give(30, name="Early donor {n}")
     settle(consumer, store, kiosk.config, sim)
     pages = {name: open_page(kiosk.screen_url(name), init=RECORD_ARRIVALS) for name in LAYOUTS}

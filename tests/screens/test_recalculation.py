@@ -19,8 +19,9 @@ from playwright.sync_api import expect
 
 from dashboard.events import publish
 from ingest.rebuild import SegmentProgress
+from tests.background import GiftStream, Worker
 
-from .conftest import SCREENSHOTS, GiftStream, Worker, settle
+from .conftest import SCREENSHOTS, settle
 from .layout import layout_problems
 
 pytestmark = pytest.mark.browser
@@ -81,7 +82,7 @@ def test_after_redis_loses_everything_under_live_gifts_screens_show_progress_and
     kiosk, open_page, store, consumer, sim, settings
 ):
     settings.INGEST_SCAN_PAGE = SCAN_PAGE
-    gifts = GiftStream(sim, rate=10)
+    gifts = GiftStream(sim.put, rate=10)
     gifts.give(TABLE_ITEMS, name="Early donor {n}")
     settle(consumer, store, kiosk.config, sim, timeout=120)
     pages = {
@@ -145,7 +146,7 @@ def test_after_redis_loses_everything_under_live_gifts_screens_show_progress_and
 def test_progress_events_move_the_percent_up_only_and_a_missed_recalculation_is_caught(
     kiosk, open_page, store, consumer, sim
 ):
-    GiftStream(sim, rate=1).give(3)
+    GiftStream(sim.put, rate=1).give(3)
     settle(consumer, store, kiosk.config, sim)
     page = open_page(kiosk.screen_url("leaderboard"), init=RECORD_RECALCULATION)
     expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
@@ -182,7 +183,7 @@ def test_progress_events_move_the_percent_up_only_and_a_missed_recalculation_is_
 def test_no_banner_or_badge_moves_or_cuts_a_card_at_720p_1080p_4k_or_portrait(
     kiosk, open_page, store, consumer, sim
 ):
-    gifts = GiftStream(sim, rate=1)
+    gifts = GiftStream(sim.put, rate=1)
     gifts.give(40)
     for n in range(9):  # more groups than any card has room for: the lists are full
         sim.put(
