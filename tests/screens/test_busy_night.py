@@ -5,6 +5,10 @@ twelve gifts a second to the campaign's (simulated) table. For 30 s each screen 
 and again; in every capture every visible ticker row but the one entering is fully opaque, the
 visible rows stand one under the other from the top of the list (no blank band), and no row, of
 the ticker or any other card, crosses its card's box. New rows enter at a pace people can read.
+
+Also, with lists published by hand: which gifts the ticker takes (each once, never an old one
+from a rebuilt or replayed list, nor nothing from an empty one), refunds, and a burst of gifts
+into an empty ticker (filled in one step).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from dashboard.events import publish
 from tests.background import GiftStream, Worker
 
 from .conftest import SCREENSHOTS, settle
@@ -130,3 +135,57 @@ def test_at_twelve_gifts_a_second_every_layout_shows_whole_opaque_rows_at_a_read
         assert min(pauses) >= 1000 * MIN_SECONDS_BETWEEN_NEW_ROWS, (
             f"{name}: rows came {min(pauses):.0f} ms apart"
         )
+
+
+def test_the_ticker_takes_each_gift_once_drops_refunds_and_never_blanks_on_a_rebuilt_list(
+    kiosk, open_page, store, consumer, sim
+):
+    gifts = GiftStream(sim.put, rate=1)
+    gifts.give(3)
+    settle(consumer, store, kiosk.config, sim)
+    page = open_page(kiosk.screen_url("thermometer"), init=RECORD_ARRIVALS)
+    expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
+    expect(page.locator(".gift-name")).to_have_text(["Donor 3", "Donor 2", "Donor 1"])
+    shown = page.locator("#ticker .gift").evaluate_all(
+        "rows => rows.map(r => [r.dataset.key, r.dataset.pos])"
+    )
+    newest = int(shown[0][1])
+    slug, revision = kiosk.config.slug, iter(range(1, 100))
+
+    def gift(n: int, *, pos: int | None = None, at: float | None = None) -> dict:
+        position = str(newest + n if pos is None else pos).zfill(40)
+        return {"key": f"k{n}", "name": f"Gift {n}", "amount": "10.00", "at": at, "pos": position}
+
+    def send(entries: list[dict], removed: list[str] = (), list_id: str = "crafted") -> None:
+        body = {"id": list_id, "rev": next(revision), "entries": entries, "removed": list(removed)}
+        publish(slug, "ticker", body)
+
+    old = [
+        {"key": k, "name": f"Donor {3 - i}", "amount": "10.00", "at": None, "pos": p}
+        for i, (k, p) in enumerate(shown)
+    ]
+    send([gift(n) for n in range(5, 0, -1)] + old)  # five at once: the newest three enter in turn
+    expect(page.locator(".gift-name")).to_have_text(
+        ["Gift 5", "Gift 4", "Gift 3", "Donor 3", "Donor 2", "Donor 1"]
+    )
+
+    send([gift(n, pos=newest - 100 + n) for n in range(30, 20, -1)], list_id="rebuilt")  # replayed: older
+    send([], list_id="lost")  # Redis lost the list
+    page.wait_for_timeout(1500)
+    expect(page.locator(".gift-name")).to_have_text(
+        ["Gift 5", "Gift 4", "Gift 3", "Donor 3", "Donor 2", "Donor 1"]
+    )
+
+    send([gift(6)], removed=["k4", shown[1][0]])  # Gift 4 and Donor 2 refunded (Donor 2 left the list)
+    expect(page.locator(".gift-name")).to_have_text(["Gift 6", "Gift 5", "Gift 3", "Donor 3", "Donor 1"])
+    send([gift(7, pos=1, at=time.time() + 60)])  # a new stream numbers afresh; written later, it enters
+    expect(page.locator(".gift-name").first).to_have_text("Gift 7")
+
+    send([], removed=["k7", "k6", "k5", "k3", shown[0][0], shown[2][0]])
+    expect(page.locator("#ticker-empty")).to_be_visible()
+    page.evaluate("window.__recording = true")
+    send([gift(n) for n in range(20, 10, -1)])  # a burst into an empty ticker: filled in one step
+    expect(page.locator(".gift-name")).to_have_count(10)
+    arrivals = {round(a["at"]) for a in page.evaluate("window.__arrivals")}
+    assert len(arrivals) == 1, "the rows came one by one into an empty ticker"
+    expect(page.locator(".gift-name").first).to_have_text("Gift 20")

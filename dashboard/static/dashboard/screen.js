@@ -596,15 +596,17 @@
     });
     ticker.waiting = ticker.waiting.filter(function (gift) { return !removed.has(gift.key); })
       .map(function (gift) { return corrected(gift.key, gift.pos) || gift; });
-    if (ticker.mark === null || !hasPositions(entries)) {
-      replaceGifts(entries); // the first list (or one from a server that sends no positions)
-    } else {
-      const arrived = entries.filter(function (gift) { return later(gift.pos, ticker.mark) || writtenAt(gift) > ticker.markAt; });
-      if (arrived.length) {
-        markSeen(arrived);
-        ticker.waiting = ticker.waiting.concat(arrived.reverse()).slice(-WAITING_MAX); // oldest first
-        scheduleReveal();
-      }
+    const arrived = ticker.mark === null || !hasPositions(entries) ? null : entries.filter(function (gift) {
+      return later(gift.pos, ticker.mark) || writtenAt(gift) > ticker.markAt;
+    });
+    if (!arrived || (arrived.length > WAITING_MAX && !tickerList.children.length && !ticker.waiting.length)) {
+      // The first list (or one from a server that sends no positions), or a burst of gifts into
+      // an empty ticker: the list in one step, rather than three rows and a blank band.
+      replaceGifts(entries);
+    } else if (arrived.length) {
+      markSeen(arrived);
+      ticker.waiting = ticker.waiting.concat(arrived.reverse()).slice(-WAITING_MAX); // oldest first
+      scheduleReveal();
     }
     showTickerEmpty();
   }
