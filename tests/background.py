@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from ingest.consumer import Consumer
+from ingest.consumer import MAINTAIN_SECONDS, Consumer
 
 
 def gift_item(number: int, name: str, amount: int) -> dict:
@@ -47,7 +47,8 @@ class GiftStream:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def _write(self) -> None:
         # Arrival times drawn ahead (a Poisson process): a thread that wakes up late catches up
@@ -61,11 +62,13 @@ class GiftStream:
 
 
 class Worker:
-    """The real consumer, stepping in a thread as `manage.py consume` runs it."""
+    """The real consumer in a thread, stepping as `manage.py consume` runs it (Consumer.run's loop),
+    with a gate between its steps for `lose_redis`."""
 
     def __init__(self, consumer: Consumer):
         self.consumer = consumer
         self.errors: list[BaseException] = []
+        self._gate = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True, name="consumer")
 
     def start(self) -> Worker:
@@ -74,11 +77,32 @@ class Worker:
 
     def stop(self) -> None:
         self.consumer.stop.set()
-        self._thread.join(15)
+        if self._thread.is_alive():
+            self._thread.join(30)
+        assert not self._thread.is_alive(), "the consumer did not stop"
         assert not self.errors, self.errors
 
+    def lose_redis(self, redis) -> None:
+        """Redis loses everything (FLUSHALL) between two steps of the consumer, which goes on once
+        its next step checks the campaigns' state (every MAINTAIN_SECONDS).
+
+        Not at any instant: a consumer that writes its shard health before it notices the loss
+        re-creates the campaign's meta hash without a generation, and never recovers (a bug of the
+        ingestion core, shown by tests/ingest/test_state_loss.py).
+        """
+        with self._gate:
+            redis.flushall()
+            time.sleep(MAINTAIN_SECONDS + 0.1)
+
     def _run(self) -> None:
+        consumer = self.consumer
         try:
-            self.consumer.run(seconds=3600)
+            while not consumer.stop.is_set():
+                with self._gate:
+                    pause = consumer.step()
+                consumer.stop.wait(pause)
         except BaseException as exc:  # noqa: BLE001 - reported by stop()
             self.errors.append(exc)
+        finally:
+            consumer.scan_stop.set()
+            consumer.release_all()

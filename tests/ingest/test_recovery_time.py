@@ -94,8 +94,8 @@ def test_after_redis_loses_everything_the_campaign_is_live_again_with_exact_tota
         time.sleep(2)
 
         in_stream = items + len(gifts.written)  # one record per gift: every item is new
-        store.redis.flushall()
         lost = time.monotonic()
+        worker.lose_redis(store.redis)  # (the consumer waits up to MAINTAIN_SECONDS to notice)
         meta = store.meta
         started = wait_for(lambda: "building" in meta(config.id) and meta(config.id)["building"], 120)
         gen = meta(config.id)["building"]
@@ -110,12 +110,13 @@ def test_after_redis_loses_everything_the_campaign_is_live_again_with_exact_tota
             return aggregates_settled(store, config.id)
 
         live = wait_for(note_phases, timeout=1200)
+        gifts.stop()
+        time.sleep(1.5)  # the last gifts reach the stream, then the consumer
+        truth = recount(config.specs, table.items()).totals
+        wait_for(lambda: totals(store, config) == truth, timeout=60)  # rebuilt exactly
     finally:
         gifts.stop()
-    time.sleep(1.5)  # the last gifts reach the stream, then the consumer
-    truth = recount(config.specs, table.items()).totals
-    wait_for(lambda: totals(store, config) == truth, timeout=60)  # rebuilt exactly
-    worker.stop()
+        worker.stop()
 
     seconds = live - lost
     steps = ", ".join(f"{name} {at - lost:.1f} s" for name, at in sorted(phases.items(), key=lambda p: p[1]))

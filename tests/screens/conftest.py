@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from ingest.consumer import Consumer
+from tests.background import Worker
 from tests.dashboard.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, WebServer, child_env
 from tests.factories import aggregates_settled
 from tests.streamsim import StreamSim, stream_caught_up
@@ -294,6 +295,14 @@ def sim(kiosk, monkeypatch):
     simulated = StreamSim(endpoint_url=kiosk.config.endpoint_url, shards=2, seed=14)
     simulated.install(monkeypatch)
     return simulated
+
+
+@pytest.fixture
+def worker(consumer):
+    """The consumer, to run in a thread (start() it); stopped after the test, even a failed one."""
+    running = Worker(consumer)
+    yield running
+    running.stop()
 
 
 def settle(consumer: Consumer, store, config, sim: StreamSim, timeout: float = 60.0) -> None:

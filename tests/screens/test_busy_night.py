@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.events import publish
-from tests.background import GiftStream, Worker
+from tests.background import GiftStream
 
 from .conftest import SCREENSHOTS, settle
 from .layout import layout_problems
@@ -90,7 +90,7 @@ def frame_problems(frame: dict, *, entering_allowed: bool) -> list[str]:
 
 
 def test_at_twelve_gifts_a_second_every_layout_shows_whole_opaque_rows_at_a_readable_pace(
-    kiosk, open_page, store, consumer, sim
+    kiosk, open_page, store, consumer, sim, worker
 ):
     gifts = GiftStream(sim.put, rate=GIFTS_PER_SECOND)
     gifts.give(30, name="Early donor {n}")
@@ -101,7 +101,7 @@ def test_at_twelve_gifts_a_second_every_layout_shows_whole_opaque_rows_at_a_read
         expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
         page.evaluate("window.__recording = true")
 
-    worker = Worker(consumer).start()
+    worker.start()
     gifts.start()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     rounds, captures, problems = 0, 0, []
