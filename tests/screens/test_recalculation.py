@@ -202,10 +202,11 @@ def test_no_banner_or_badge_moves_or_cuts_a_card_at_720p_1080p_4k_or_portrait(
     for width, height in SIZES:
         store.set_meta(campaign_id, status="live")
         pages = {name: open_page(kiosk.screen_url(name), width=width, height=height) for name in LAYOUTS}
+        for page in pages.values():
+            expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
+        time.sleep(1)  # count-ups done (numbers size themselves to their text)
         before = {}
         for name, page in pages.items():
-            expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
-            page.wait_for_timeout(1000)  # count-ups done
             before[name] = page.evaluate(CARD_BOXES)
             problems += [f"{name} {width}x{height}: {p}" for p in layout_problems(page)]
 
