@@ -13,6 +13,7 @@ from fundraiser.selectors import CampaignConfig
 from ingest.store import MetricValues
 
 NO_GROUP_LABEL = "Other"
+RECALCULATING_MAX_PERCENT = 99.9  # 100 % is shown only by the live numbers themselves
 
 
 def metric_payload(config: CampaignConfig, slug: str, values: MetricValues) -> dict[str, Any]:
@@ -66,3 +67,20 @@ def update_payload(
     if goal is not None:
         payload["goal"] = goal
     return payload
+
+
+def progress_payload(*, items: int, estimate: int, done: bool) -> dict[str, Any]:
+    """How far a recalculation is, for screens: items scanned against the table's estimated size.
+
+    The estimate (DescribeTable's ItemCount) is refreshed only every few hours, so the scan can
+    pass it; the percent never reaches 100 before the numbers are live (the stream must catch up
+    after the scan), and a finished scan shows the cap.
+    """
+    percent = 100 * items / max(estimate, items) if items else 0.0
+    if done:
+        percent = RECALCULATING_MAX_PERCENT
+    return {
+        "percent": round(min(percent, RECALCULATING_MAX_PERCENT), 1),
+        "items": items,
+        "estimate": estimate,
+    }

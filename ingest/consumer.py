@@ -23,7 +23,7 @@ import redis
 from django.conf import settings
 
 from dashboard.events import publish
-from dashboard.payloads import update_payload
+from dashboard.payloads import progress_payload, update_payload
 from fundraiser.selectors import CampaignConfig, active_campaign_configs
 
 from . import ticker
@@ -725,8 +725,6 @@ class Consumer:
         progress = build_progress(self.store, run.config.id)
         if progress is None or meta.get("gen", "0") != "0":
             return  # screens keep showing the live numbers: nothing to say
-        total = max(progress.estimate, progress.items)
-        percent = 0.0 if not total else min(99.9, round(100 * progress.items / total, 1))
         publish(
             run.config.slug,
             "progress",
@@ -734,7 +732,9 @@ class Consumer:
                 "campaign": run.config.slug,
                 "epoch": meta.get("epoch", ""),
                 "status": "recalculating",
-                "progress": {"percent": percent, "items": progress.items, "estimate": progress.estimate},
+                "progress": progress_payload(
+                    items=progress.items, estimate=progress.estimate, done=progress.done
+                ),
             },
         )
 

@@ -4,7 +4,13 @@
 donor's chosen display name (or "Anonymous") and its amount as the ticker metric counts it; no
 other attribute of the item ever leaves this module, so emails and phone numbers cannot reach a
 screen. `record_batch` keeps a short list per campaign in Redis, under the campaign's hash tag
-(see ingest/store.py), and publishes it whole as a `ticker` event: screens replace their list.
+(see ingest/store.py), and publishes it whole as a `ticker` event, with each gift's stream
+position (screens reveal only gifts past the newest they have seen, at a readable pace) and the
+keys of recent refunds (screens drop those gifts even once they have left the list).
+
+The list lives apart from the aggregates: a worker remembers the last list it published, and if
+Redis loses its data (a restart, a flush) the next batch starts from those gifts rather than from
+nothing, so screens have recent gifts as soon as the totals are rebuilt (and meanwhile).
 
 Redis layout for campaign C:
   {fr:C}:ticker             hash  item digest -> entry JSON (pos: sequence of the gift, seq: latest)
@@ -38,6 +44,7 @@ ANONYMOUS = "Anonymous"
 NAME_MAX_CHARS = 32
 KEPT = 30  # gifts kept per campaign; screens show fewer
 GONE_KEPT = 500  # refunds remembered, so a late duplicate of a refunded gift stays out
+REMOVED_SHOWN = 30  # recent refunds named in each list, for screens still showing those gifts
 EMAIL = re.compile(r"\S+@\S+\.\S+")
 PHONE = re.compile(r"^[\s\d()+./-]*$")
 # Bidirectional overrides and isolates can flip the rest of a line: never from a donor.
@@ -152,6 +159,14 @@ def _truthy(value: Any) -> bool:
 APPLY_LUA = """
 local items, order, gone, gone_order, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kept, gone_kept = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ARGV[5] ~= '' and redis.call('EXISTS', state) == 0 then
+  -- Redis lost the list (restarted empty, flushed): start from the gifts this worker last saw.
+  for _, entry in ipairs(cjson.decode(ARGV[5])) do
+    if redis.call('HSETNX', items, entry['key'], cjson.encode(entry)) == 1 then
+      redis.call('ZADD', order, 0, entry['pos'] .. ':' .. entry['key'])
+    end
+  end
+end
 redis.call('HSETNX', state, 'id', ARGV[3])
 local changed = false
 local function drop(key, current)
@@ -213,32 +228,44 @@ class TickerStore:
         base = f"{self.store.base(campaign_id)}:ticker"
         return [base, f"{base}:order", f"{base}:gone", f"{base}:gone:order", f"{base}:state"]
 
-    def apply(self, campaign_id: int, changes: list[TickerChange]) -> bool:
-        """Apply ticker changes atomically; True if the list changed."""
+    def apply(self, campaign_id: int, changes: list[TickerChange], *, seed: str = "") -> bool:
+        """Apply ticker changes atomically; True if the list changed.
+
+        seed: the stored entries (JSON) of a list seen earlier, to start from if Redis lost it.
+        """
         ops = [[c.kind, c.key, c.sequence, c.entry.public() if c.entry else {}] for c in changes]
         return bool(
             self._apply(
-                keys=self.keys(campaign_id), args=[KEPT, GONE_KEPT, uuid.uuid4().hex[:12], json.dumps(ops)]
+                keys=self.keys(campaign_id),
+                args=[KEPT, GONE_KEPT, uuid.uuid4().hex[:12], json.dumps(ops), seed],
             )
         )
 
     def snapshot(self, campaign_id: int, limit: int = KEPT) -> dict[str, Any]:
-        """{"id", "rev", "entries"}: the list newest first, as screens show it."""
-        items, order, _, _, state = self.keys(campaign_id)
+        """{"id", "rev", "entries", "removed"}: the list newest first, as screens show it."""
+        return self.read(campaign_id, limit)[0]
+
+    def read(self, campaign_id: int, limit: int = KEPT) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The snapshot, and the entries as stored (what `apply` can be seeded with)."""
+        items, order, _, gone_order, state = self.keys(campaign_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.zrevrange(order, 0, limit - 1)
         pipe.hgetall(items)
         pipe.hmget(state, "id", "rev")
-        members, stored, (list_id, rev) = pipe.execute()
-        entries = []
-        for member in members:
-            raw = stored.get(member.split(":", 1)[1])
-            if raw:
-                data = json.loads(raw)
-                entries.append(
-                    {"key": data["key"], "name": data["name"], "amount": data["amount"], "at": data["at"]}
-                )
-        return {"id": list_id or "", "rev": int(rev or 0), "entries": entries}
+        pipe.zrevrange(gone_order, 0, REMOVED_SHOWN - 1)
+        members, stored, (list_id, rev), removed = pipe.execute()
+        kept = [json.loads(raw) for raw in (stored.get(m.split(":", 1)[1]) for m in members) if raw]
+        entries = [{name: data[name] for name in ("key", "name", "amount", "at", "pos")} for data in kept]
+        return {"id": list_id or "", "rev": int(rev or 0), "entries": entries, "removed": removed}, kept
+
+
+# campaign id -> the stored entries of the last list this process published (JSON): the seed.
+_last_seen: dict[int, str] = {}
+
+
+def forget_seen() -> None:
+    """Forget the lists this process saw (tests start each from an empty Redis and table)."""
+    _last_seen.clear()
 
 
 def record_batch(config: CampaignConfig, records: list[dict[str, Any]], *, store: Any = None) -> None:
@@ -267,9 +294,11 @@ def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any 
         if not changes:
             return
         ticker = TickerStore(store)
-        if ticker.apply(config.id, changes):
+        if ticker.apply(config.id, changes, seed=_last_seen.get(config.id, "")):
             from dashboard.events import publish
 
-            publish(config.slug, "ticker", ticker.snapshot(config.id))
+            listing, stored = ticker.read(config.id)
+            _last_seen[config.id] = json.dumps(stored)
+            publish(config.slug, "ticker", listing)
     except Exception:  # noqa: BLE001 - see above: the ticker is never worth a stuck shard
         log.warning("ticker update for %s failed", config.slug, exc_info=True)

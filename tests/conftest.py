@@ -8,10 +8,14 @@ from ingest.store import get_redis
 
 @pytest.fixture
 def redis_client():
+    from ingest import ticker
+
     client = get_redis()
     client.flushdb()
+    ticker.forget_seen()  # a worker's memory of recent gifts belongs to the Redis it wrote them to
     yield client
     client.flushdb()
+    ticker.forget_seen()
 
 
 @pytest.fixture

@@ -90,3 +90,11 @@ def sizes_css() -> str:
     for kind, (prop, unit, low, high) in SIZE_CLASSES.items():
         lines += [f".{kind}-{n} {{ {prop}: {n}{unit}; }}" for n in range(low, high + 1)]
     return "\n".join(lines) + "\n"
+
+
+@register.filter
+def progress_percent(progress: dict | None) -> str:
+    """ "45%" for a recalculation's progress, rounded down as screen.js shows it; "" without one."""
+    if not progress:
+        return ""
+    return f"{int(progress['percent'])}%"

@@ -13,6 +13,7 @@ from dashboard.templatetags.dashboard_format import format_amount
 from fundraiser.models import Metric
 from fundraiser.selectors import campaign_config
 from ingest.metrics import item_contribution
+from ingest.rebuild import SegmentProgress
 from ingest.records import item_key_digest, sequence_key
 from ingest.store import LIVE, ItemChange
 from tests.factories import make_campaign, make_live
@@ -43,6 +44,22 @@ def seed(store, campaign, items) -> None:
         for number, item in enumerate(items, start=1)
     ]
     assert store.apply_batch(campaign.pk, changes=changes).status == "ok"
+
+
+def building(store, campaign, *, estimate: int, scanned: list[int], gen: str = "", done: bool = False) -> str:
+    """A rebuild under way, as ingest/rebuild.py records it: its plan and each segment's items."""
+    if not gen:
+        store.ensure_meta(campaign.pk)
+        plan = json.dumps({"segments": len(scanned), "estimate": estimate, "started": 0})
+        gen = store.start_generation(campaign.pk, specs="[]", plan=plan, reason="test", replace=True)
+    store.set_meta(
+        campaign.pk,
+        **{
+            f"scan:{gen}:{segment}": SegmentProgress(segment, items=items, done=done).to_json()
+            for segment, items in enumerate(scanned)
+        },
+    )
+    return gen
 
 
 @pytest.mark.django_db
@@ -95,6 +112,33 @@ class TestSnapshotAndFirstPaint:
         assert 'id="recalculating"' in html
         assert 'id="raised"' not in html and "$0.00" not in html
         assert client.get("/c/gala/snapshot.json").json()["status"] == "recalculating"
+
+    def test_while_recalculating_the_snapshot_and_first_paint_say_how_far_the_rebuild_is(self, client, store):
+        campaign = make_campaign()
+        gen = building(store, campaign, estimate=200, scanned=[45, 45])
+        body = client.get("/c/gala/snapshot.json").json()
+        assert body["status"] == "recalculating" and body["metrics"] == {}
+        assert body["progress"] == {"percent": 45.0, "items": 90, "estimate": 200}
+        html = client.get("/c/gala/").content.decode()
+        assert re.search(r'id="recalc-percent">45%<', html)
+
+        # More items than the (hours old) estimate, then a finished scan waiting for the stream:
+        # never 100 % before the numbers are live.
+        building(store, campaign, estimate=200, scanned=[150, 120], gen=gen)
+        assert client.get("/c/gala/snapshot.json").json()["progress"]["percent"] == 99.9
+        building(store, campaign, estimate=200, scanned=[60, 70], gen=gen, done=True)
+        assert client.get("/c/gala/snapshot.json").json()["progress"] == {
+            "percent": 99.9,
+            "items": 130,
+            "estimate": 200,
+        }
+
+    def test_a_live_campaign_has_no_progress_even_while_a_new_generation_is_built(self, client, store):
+        campaign = make_campaign()
+        seed(store, campaign, DONATIONS)
+        building(store, campaign, estimate=200, scanned=[10, 10])  # new metric definitions, say
+        body = client.get("/c/gala/snapshot.json").json()
+        assert body["status"] == "live" and "progress" not in body
 
     def test_a_campaign_without_data_shows_zero_and_waits_for_the_first_gift(self, client, store):
         seed(store, make_campaign(), [])

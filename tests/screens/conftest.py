@@ -24,7 +24,10 @@ import pytest
 import redis
 
 from ingest.consumer import Consumer
+from tests.background import Worker
 from tests.dashboard.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, WebServer, child_env
+from tests.factories import aggregates_settled
+from tests.streamsim import StreamSim, stream_caught_up
 
 SCREENSHOTS = ARTIFACTS / "screens"
 ADMIN_USER, ADMIN_PASSWORD = "organizer", "organizer-password-1"
@@ -282,3 +285,30 @@ class RawStream:
         self._stop.set()
         self._thread.join(2)
         self._sock.close()
+
+
+# --- a busy night: the campaign's table simulated in this process, gifts from a thread ----------
+@pytest.fixture
+def sim(kiosk, monkeypatch):
+    """The campaign's table and its stream (tests/streamsim.py) in place of moto, for the consumer
+    in this process: cheap enough to take ten gifts a second beside several browsers."""
+    simulated = StreamSim(endpoint_url=kiosk.config.endpoint_url, shards=2, seed=14)
+    simulated.install(monkeypatch)
+    return simulated
+
+
+@pytest.fixture
+def worker(consumer):
+    """The consumer, to run in a thread (start() it); stopped after the test, even a failed one."""
+    running = Worker(consumer)
+    yield running
+    running.stop()
+
+
+def settle(consumer: Consumer, store, config, sim: StreamSim, timeout: float = 60.0) -> None:
+    """Step the consumer until the campaign is live and every record of the stream is counted."""
+    step_until(
+        consumer,
+        lambda: aggregates_settled(store, config.id) and stream_caught_up(store, config.id, sim),
+        timeout=timeout,
+    )

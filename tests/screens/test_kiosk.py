@@ -15,7 +15,7 @@ from dashboard.heartbeats import ONLINE_SECONDS, clean_report, heartbeats, recor
 from dashboard.kiosk import screen_view
 from dashboard.screens import clock_text, contrast_text, countdown, leader_rows, progress_scale
 from fundraiser.models import Milestone, Screen
-from tests.dashboard.test_goal_page import seed
+from tests.dashboard.test_goal_page import building, seed
 from tests.factories import make_campaign
 
 GIFTS = [
@@ -70,6 +70,20 @@ def test_each_layout_renders_real_numbers_on_first_paint_without_login(client, c
     ]
     assert "ada@example.org" not in json.dumps(snapshot)
     assert '<svg class="qr-code"' in html  # the QR code is drawn by the server
+
+
+@pytest.mark.parametrize("layout", [layout for layout, _ in Screen.LAYOUTS])
+def test_a_screen_painted_while_recalculating_says_how_far_and_shows_no_number(client, db, store, layout):
+    campaign = make_campaign()  # Redis lost its state: nothing live, a rebuild under way
+    building(store, campaign, estimate=1000, scanned=[300, 152])
+    _, token = add_screen(campaign, layout)
+    page = client.get(f"/s/{token}/")  # (a TV switched on meanwhile: this was a 500)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "is-recalculating" in html and 'id="raised"' not in html
+    assert re.search(r'id="recalc-percent">45%<', html)
+    snapshot = client.get(f"/s/{token}/snapshot.json").json()
+    assert snapshot["progress"] == {"percent": 45.2, "items": 452, "estimate": 1000}
 
 
 def test_only_a_digest_of_the_token_is_stored(campaign):

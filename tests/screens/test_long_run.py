@@ -85,8 +85,11 @@ def pump(slug: str, epoch: str, first_version: int, count: int, page) -> int:
     """Publish `count` updates and recent-gift lists, as a busy evening would; returns the last version.
 
     Faster than a screen's stream takes them: the server drops what a stream cannot take (screens
-    only ever need the latest), so the last update goes out again once things are quiet.
+    only ever need the latest), so the last update goes out again once things are quiet. Each
+    list brings twenty gifts past the newest the screen has seen, so its ticker keeps queueing
+    and revealing gifts (no time when they were written: the real gift after them is later).
     """
+    newest = int(page.locator("#ticker .gift").first.get_attribute("data-pos"))
     version = first_version
     for n in range(count):
         version += 1
@@ -103,6 +106,7 @@ def pump(slug: str, epoch: str, first_version: int, count: int, page) -> int:
                         "name": f"Donor {version}-{i}",
                         "amount": "12.50",
                         "at": None,
+                        "pos": str(newest + 100 * version + 20 - i).zfill(40),
                     }
                     for i in range(20)
                 ],

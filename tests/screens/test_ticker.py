@@ -190,6 +190,55 @@ def test_the_list_keeps_only_the_newest_gifts(config, ticker):
     assert keys == KEPT  # the hash is trimmed with the order
 
 
+def test_each_gift_carries_its_stream_position_and_the_list_names_recent_refunds(config, ticker):
+    first, second = record("INSERT", "1", GIFT), record("INSERT", "2", {**GIFT, "name": "Grace"})
+    ticker.apply(config.id, lines(config, first, second))
+    listing = ticker.snapshot(config.id)
+    positions = [e["pos"] for e in listing["entries"]]
+    assert positions == [
+        second["dynamodb"]["SequenceNumber"].zfill(40),
+        first["dynamodb"]["SequenceNumber"].zfill(40),
+    ]
+    assert listing["removed"] == []
+    ticker.apply(config.id, lines(config, record("REMOVE", "1", old=GIFT)))
+    listing = ticker.snapshot(config.id)
+    assert [e["name"] for e in listing["entries"]] == ["Grace"]
+    assert listing["removed"] == [lines(config, first)[0].key]  # a screen may still show it
+
+
+def test_after_redis_lost_the_list_a_worker_starts_again_from_the_gifts_it_last_published(config, store):
+    gifts = [record("INSERT", str(n), {**GIFT, "name": f"Donor {n}"}) for n in range(KEPT + 5)]
+    for gift in gifts:
+        record_batch(config, [gift], store=store)
+    before = TickerStore(store).snapshot(config.id)
+    store.redis.flushall()  # Redis restarted empty
+    assert TickerStore(store).snapshot(config.id)["entries"] == []
+
+    record_batch(config, [record("INSERT", "new", {**GIFT, "name": "After the loss"})], store=store)
+    after = TickerStore(store).snapshot(config.id)
+    assert [e["name"] for e in after["entries"]] == ["After the loss"] + [
+        e["name"] for e in before["entries"][:-1]
+    ]
+    assert after["entries"][1:] == before["entries"][:-1]  # the same gifts, positions included
+
+    # The stream replayed from its start (the state and checkpoints went too): old gifts stay below.
+    record_batch(config, gifts[:3], store=store)
+    assert TickerStore(store).snapshot(config.id)["entries"] == after["entries"]
+
+
+def test_a_list_that_exists_is_never_overwritten_by_a_remembered_one(config, store):
+    record_batch(config, [record("INSERT", "1", {**GIFT, "name": "Remembered"})], store=store)
+    for key in TickerStore(store).keys(config.id):
+        store.redis.delete(key)
+    record_batch(config, [record("INSERT", "2", {**GIFT, "name": "Seeded on top"})], store=store)
+    assert names(TickerStore(store), config) == [("Seeded on top", "25.50"), ("Remembered", "25.50")]
+    record_batch(config, [record("INSERT", "3", {**GIFT, "name": "Later"})], store=store)
+    # The state exists now: the remembered list is not applied again (a refund stays refunded).
+    record_batch(config, [record("REMOVE", "1", old=GIFT)], store=store)
+    record_batch(config, [record("INSERT", "4", {**GIFT, "name": "Last"})], store=store)
+    assert [n for n, _ in names(TickerStore(store), config)] == ["Last", "Later", "Seeded on top"]
+
+
 def test_record_batch_stores_the_gifts_and_publishes_the_list(config, store):
     pubsub = store.redis.pubsub()
     pubsub.subscribe("events_channel")

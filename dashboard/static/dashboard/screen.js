@@ -436,12 +436,60 @@
       if (list.children[index] !== row) list.insertBefore(row, list.children[index] || null);
     });
     rows.forEach(function (row) { row.remove(); });
-    const more = metric.groups.length - shown.length;
-    const moreNote = document.getElementById("bars-more");
-    if (moreNote) moreNote.hidden = more <= 0;
-    setText(document.getElementById("bars-more-count"), String(more));
+    list.dataset.more = String(metric.groups.length - shown.length);
     const empty = document.getElementById("bars-empty");
     if (empty) empty.hidden = shown.length > 0;
+    fitBars();
+  }
+
+  // --- whole rows only ---------------------------------------------------------------------------
+  // A list taller than its card loses its last rows, never half a row: rows that do not fit whole
+  // are left out (class is-clipped), measured again whenever the rows or the card's size change.
+  function fitRows(list) {
+    if (!list) return 0;
+    const rows = Array.from(list.children);
+    rows.forEach(function (row) { row.classList.remove("is-clipped"); });
+    const card = list.parentElement;
+    const style = getComputedStyle(card);
+    let bottom = card.getBoundingClientRect().bottom - parseFloat(style.paddingBottom) - parseFloat(style.borderBottomWidth);
+    for (let after = list.nextElementSibling; after; after = after.nextElementSibling) { // notes keep their room
+      if (!after.hidden) bottom -= after.getBoundingClientRect().height + parseFloat(getComputedStyle(after).marginTop);
+    }
+    let clipped = 0;
+    rows.forEach(function (row) {
+      if (clipped || row.getBoundingClientRect().bottom > bottom + 0.5) {
+        row.classList.add("is-clipped");
+        clipped += 1;
+      }
+    });
+    return clipped;
+  }
+
+  function fitBars() {
+    const list = document.getElementById("bars");
+    if (!list) return;
+    const note = document.getElementById("bars-more");
+    const more = Number(list.dataset.more) || 0; // groups beyond the screen's number of bars
+    if (note) note.hidden = more <= 0;
+    let left = more + fitRows(list);
+    if (note && note.hidden && left > 0) { // "+ N more" needs a line too
+      note.hidden = false;
+      left = more + fitRows(list);
+    }
+    setText(document.getElementById("bars-more-count"), String(left));
+  }
+
+  function fitLists() {
+    fitBars();
+    fitRows(document.getElementById("leaders"));
+  }
+
+  if (window.ResizeObserver) {
+    const cards = new ResizeObserver(fitLists);
+    ["bars", "leaders"].forEach(function (id) {
+      const list = document.getElementById(id);
+      if (list) cards.observe(list.parentElement);
+    });
   }
 
   function newLeaderRow(name, currency) {
@@ -488,6 +536,7 @@
     rows.forEach(function (row) { row.remove(); });
     const empty = document.getElementById("leaders-empty");
     if (empty) empty.hidden = shown.length > 0;
+    fitRows(list);
   }
 
   function render(update, metrics, goal) {
@@ -505,46 +554,149 @@
   }
 
   // --- recent gifts ----------------------------------------------------------------------------
-  const ticker = { id: null, rev: -1 };
+  // Readable at any gift rate: new gifts enter one at a time, newest on top, at most one every
+  // REVEAL_MS. When they come faster, only the newest few wait their turn; the others are never
+  // shown (nobody could read them) and the ticker stays within a couple of seconds of the room.
+  // The rows are the screen's own: a gift enters once, when its stream position passes the newest
+  // one seen, so a list rebuilt after Redis lost its data (or replayed from the stream) never shows
+  // old gifts as new, and an empty one never blanks the screen. (A gift written later than any seen
+  // enters too: a new stream, after the table's stream was switched off and on, numbers afresh.)
+  // Refunds and corrections apply to the rows shown, with their own keys.
+  const REVEAL_MS = 600;
+  const WAITING_MAX = 3;
+  const ENTER_MAX_MS = 1000; // the entering animation (screen.css) is shorter: a bound if it never ends
+  const tickerList = document.getElementById("ticker");
+  const ticker = { id: null, rev: -1, mark: null, markAt: -Infinity, waiting: [], timer: 0, revealedAt: -Infinity,
+                  entering: null };
 
-  function renderTicker(list) {
-    const el = document.getElementById("ticker");
-    if (!el || !list || !Array.isArray(list.entries)) return;
-    if (list.id === ticker.id && list.rev < ticker.rev) return; // an older list, published late
-    const animate = ticker.id !== null && !reducedMotion.matches;
-    ticker.id = list.id;
-    ticker.rev = list.rev;
-    const rows = new Map();
-    Array.from(el.children).forEach(function (row) { rows.set(row.dataset.key, row); });
-    list.entries.slice(0, maxTicker).forEach(function (gift, index) {
-      let row = rows.get(gift.key);
-      rows.delete(gift.key);
-      if (!row) {
-        row = newGiftRow(gift.key);
-        if (animate) {
-          row.classList.add("is-new");
-          setTimeout(function () { row.classList.remove("is-new"); }, 1600);
-        }
-      }
-      setText(row.querySelector(".gift-name"), gift.name); // donor-typed: text, never markup
-      setText(row.querySelector(".gift-amount"), formatted(gift.amount, el.dataset.currency || "", true));
-      if (el.children[index] !== row) el.insertBefore(row, el.children[index] || null);
-    });
-    rows.forEach(function (row) { row.remove(); });
-    const empty = document.getElementById("ticker-empty");
-    if (empty) empty.hidden = el.children.length > 0;
+  function later(a, b) { // stream positions: digit strings, compared as numbers
+    return a.length !== b.length ? a.length > b.length : a > b;
   }
 
-  function newGiftRow(key) {
+  function hasPositions(entries) {
+    return entries.every(function (gift) { return typeof gift.pos === "string" && /^\d+$/.test(gift.pos); });
+  }
+
+  function renderTicker(list) {
+    if (!tickerList || !list || !Array.isArray(list.entries)) return;
+    if (list.id === ticker.id && list.rev < ticker.rev) return; // an older list, published late
+    ticker.id = list.id;
+    ticker.rev = list.rev;
+    const entries = list.entries;
+    const listed = new Map(entries.map(function (gift) { return [gift.key, gift]; }));
+    const removed = new Set(Array.isArray(list.removed) ? list.removed : []);
+    const corrected = function (key, pos) { // the list's version of a gift, if it is the same gift
+      const gift = listed.get(key);
+      return gift && gift.pos === pos ? gift : null;
+    };
+    Array.from(tickerList.children).forEach(function (row) {
+      const gift = corrected(row.dataset.key, row.dataset.pos);
+      if (removed.has(row.dataset.key)) row.remove(); // refunded
+      else if (gift) fillGiftRow(row, gift);
+    });
+    ticker.waiting = ticker.waiting.filter(function (gift) { return !removed.has(gift.key); })
+      .map(function (gift) { return corrected(gift.key, gift.pos) || gift; });
+    const arrived = ticker.mark === null || !hasPositions(entries) ? null : entries.filter(function (gift) {
+      return later(gift.pos, ticker.mark) || writtenAt(gift) > ticker.markAt;
+    });
+    if (!arrived || (arrived.length > WAITING_MAX && !tickerList.children.length && !ticker.waiting.length)) {
+      // The first list (or one from a server that sends no positions), or a burst of gifts into
+      // an empty ticker: the list in one step, rather than three rows and a blank band.
+      replaceGifts(entries);
+    } else if (arrived.length) {
+      markSeen(arrived);
+      ticker.waiting = ticker.waiting.concat(arrived.reverse()).slice(-WAITING_MAX); // oldest first
+      scheduleReveal();
+    }
+    showTickerEmpty();
+  }
+
+  function replaceGifts(entries) { // in one step, without animation
+    const rows = new Map(Array.from(tickerList.children).map(function (row) { return [row.dataset.key, row]; }));
+    const shown = entries.slice(0, maxTicker).map(function (gift) {
+      const row = rows.get(gift.key) || newGiftRow();
+      fillGiftRow(row, gift);
+      return row;
+    });
+    tickerList.replaceChildren.apply(tickerList, shown);
+    ticker.waiting = [];
+    ticker.mark = hasPositions(entries) ? "" : null;
+    markSeen(entries);
+  }
+
+  function writtenAt(gift) { // when the gift was written (seconds), as the stream says
+    return typeof gift.at === "number" && Number.isFinite(gift.at) ? gift.at : -Infinity;
+  }
+
+  function markSeen(gifts) {
+    gifts.forEach(function (gift) {
+      if (ticker.mark !== null && later(gift.pos, ticker.mark)) ticker.mark = gift.pos;
+      ticker.markAt = Math.max(ticker.markAt, writtenAt(gift));
+    });
+  }
+
+  function scheduleReveal() {
+    if (ticker.timer || !ticker.waiting.length) return;
+    ticker.timer = setTimeout(revealNext, Math.max(0, ticker.revealedAt + REVEAL_MS - performance.now()));
+  }
+
+  function stillEntering(now) {
+    const entering = ticker.entering;
+    return Boolean(entering && entering.row.isConnected && now - entering.since < ENTER_MAX_MS);
+  }
+
+  function revealNext() {
+    ticker.timer = 0;
+    const now = performance.now();
+    // Never two rows entering at once, even if a busy page ran the last animation late.
+    const wait = Math.max(ticker.revealedAt + REVEAL_MS - now, stillEntering(now) ? 50 : 0);
+    if (wait > 0) {
+      ticker.timer = setTimeout(revealNext, wait);
+      return;
+    }
+    const gift = ticker.waiting.shift();
+    if (!gift) return;
+    Array.from(tickerList.children).forEach(function (row) { // listed again (a pledge paid later)
+      if (row.dataset.key === gift.key) row.remove();
+    });
+    const row = newGiftRow();
+    fillGiftRow(row, gift);
+    tickerList.insertBefore(row, tickerList.firstChild);
+    while (tickerList.children.length > maxTicker) tickerList.lastElementChild.remove();
+    if (!reducedMotion.matches) {
+      ticker.entering = { row: row, since: now };
+      row.classList.add("is-new");
+    }
+    ticker.revealedAt = now;
+    showTickerEmpty();
+    scheduleReveal();
+  }
+
+  function showTickerEmpty() {
+    const empty = document.getElementById("ticker-empty");
+    if (empty) empty.hidden = tickerList.children.length > 0 || ticker.waiting.length > 0;
+  }
+
+  function newGiftRow() {
     const row = document.createElement("li");
     row.className = "gift";
-    row.dataset.key = key;
     const name = document.createElement("span");
     name.className = "gift-name";
     const amount = document.createElement("span");
     amount.className = "gift-amount number";
     row.append(name, amount);
+    row.addEventListener("animationend", function (event) {
+      if (event.animationName === "gift-in" && ticker.entering && ticker.entering.row === row) ticker.entering = null;
+      if (event.animationName === "gift-glow") row.classList.remove("is-new");
+    });
     return row;
+  }
+
+  function fillGiftRow(row, gift) {
+    row.dataset.key = gift.key;
+    row.dataset.pos = gift.pos || "";
+    setText(row.querySelector(".gift-name"), gift.name); // donor-typed: text, never markup
+    setText(row.querySelector(".gift-amount"), formatted(gift.amount, tickerList.dataset.currency || "", true));
   }
 
   // --- versions and status -----------------------------------------------------------------------
@@ -556,9 +708,54 @@
 
   function setRecalculating(on) {
     screen.classList.toggle("is-recalculating", on);
-    if (!on) screen.classList.remove("no-numbers");
+    if (!on) {
+      screen.classList.remove("no-numbers");
+      forgetProgress();
+    }
     data.status = on ? "recalculating" : "live";
   }
+
+  // --- recalculation progress ------------------------------------------------------------------
+  // The rebuild's own progress, from the worker's `progress` events (about one a second) or, if
+  // none come, from a snapshot now and then. Within one rebuild it only ever goes up: a room
+  // watching "45%" must not see "30%" next.
+  const PROGRESS_QUIET_MS = 4000; // no progress event for this long: ask for a snapshot instead
+  const PROGRESS_POLL_MS = isKiosk ? 3000 : 15000; // kiosks are few; goal pages can be many
+  const recalc = { epoch: null, percent: -1, heardAt: 0 };
+
+  function showProgress(progress, epoch) {
+    if (!progress || typeof progress.percent !== "number" || !Number.isFinite(progress.percent)) return;
+    if (epoch !== recalc.epoch) { // another recalculation (Redis lost the state again)
+      recalc.epoch = epoch;
+      recalc.percent = -1;
+    }
+    recalc.percent = Math.max(recalc.percent, Math.min(99.9, Math.max(0, progress.percent)));
+    paintProgress(String(Math.floor(recalc.percent)) + "%", recalc.percent.toFixed(1) + "%");
+  }
+
+  function forgetProgress() { // live again
+    recalc.epoch = null;
+    recalc.percent = -1;
+    paintProgress("", "0");
+  }
+
+  function paintProgress(text, width) {
+    setText(document.getElementById("recalc-percent"), text);
+    const fill = document.getElementById("recalc-fill");
+    if (fill) fill.style.width = width;
+  }
+
+  function onProgress(body) {
+    if (!body || body.status !== "recalculating") return;
+    recalc.heardAt = Date.now();
+    if (data.status === "recalculating") showProgress(body.progress, body.epoch || "?");
+    else if (body.epoch !== shown.epoch) refreshSnapshot().catch(noop); // we missed its start
+  }
+
+  setInterval(function () {
+    if (data.status !== "recalculating" || data.connection !== "live") return;
+    if (Date.now() - recalc.heardAt >= PROGRESS_QUIET_MS) refreshSnapshot().catch(noop);
+  }, PROGRESS_POLL_MS);
 
   function apply(update, isSnapshot) {
     if (isSnapshot) applyScreenExtras(update);
@@ -566,6 +763,7 @@
       // Redis lost its data and the totals are being rebuilt: keep the last good numbers, marked
       // stale, and never show the partial ones.
       setRecalculating(true);
+      if (update.progress) showProgress(update.progress, update.epoch || "?");
       return;
     }
     if (data.status === "recalculating" && !isSnapshot) {
@@ -694,6 +892,11 @@
       if (!current()) return;
       heard();
       renderTicker(parse(event));
+    });
+    source.addEventListener("progress", function (event) { // a recalculation, under way
+      if (!current()) return;
+      heard();
+      onProgress(parse(event));
     });
     source.addEventListener("config", function () { // the organizers changed something
       if (current()) { heard(); refreshSnapshot().catch(noop); }
@@ -850,6 +1053,7 @@
   loadCelebrated();
   if (initial.status === "recalculating") {
     setRecalculating(true); // the server painted no numbers: the first good snapshot sets them
+    if (initial.progress) showProgress(initial.progress, initial.epoch || "?");
   } else {
     data.status = "live";
     const first = initial.goal ? initial.goal.current :
