@@ -177,6 +177,7 @@ class Ours:
         gen = store.start_generation(
             campaign_id, specs=specs_json(self.config.specs), plan='{"segments": 1}', reason="bench"
         )
+        store.set_meta(campaign_id, **{f"scan_done:{gen}": 1})  # as if its scan had run
         store.swap_generation(campaign_id, gen)
         self.gens = Generations.from_meta(store.meta(campaign_id))
         # Held for the whole run: the consumer renews its leases between reads; the bench does not.

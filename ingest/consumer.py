@@ -38,7 +38,7 @@ from .rebuild import (
     specs_json,
 )
 from .records import Change, RecordError, decode_record
-from .store import END, START, ApplyResult, ItemChange, Position, Store, stream_key
+from .store import END, START, ApplyResult, ItemChange, Position, Store, apply_what_fits, stream_key
 from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, Shard, StreamReader, error_code, error_text
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ MAX_BACKOFF_SECONDS = 5.0
 RATE_WINDOW_SECONDS = 10.0  # records/s is averaged over this
 MAINTAIN_SECONDS = 1.0  # how often each campaign's state is checked (lost data, rebuilds, swaps)
 SWEEP_SECONDS = 60.0  # how often old tombstones are dropped (see store.TOMBSTONE_SECONDS)
+SWEEP_BATCH, SWEEP_ROUNDS = 1000, 50  # tombstones per script call, calls per sweep at most
 PROGRESS_SECONDS = 1.0  # screens hear how far a rebuild is at most this often
 STREAM_PROBLEMS = ("no_stream", "bad_stream")  # statuses a later successful discovery clears
 OVERFLOW_REASON = "amount too large: counting it would take a total past what can be kept exactly"
@@ -400,7 +401,6 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - classified below
             self.poll_failed(run, state, exc)
             return
-        state.failures = 0
         try:
             self.apply(run, state, records, next_iterator)
         except redis.ResponseError as exc:
@@ -509,6 +509,7 @@ class Consumer:
         if result.status != "ok":
             self.refused(run, state, result)
             return
+        state.failures = 0  # back-off grows until a batch lands, not merely until a read works
         if new_seq is not None:
             state.checkpoint = None if closed else new_seq
         state.iterator = next_iterator
@@ -567,27 +568,25 @@ class Consumer:
         stats: dict[str, Any],
         record_count: int,
     ) -> ApplyResult:
-        """One apply_batch; a change that would overflow a total is set aside and the batch is sent
-        again without it (nothing was written the first time)."""
+        """One apply_batch; a change that would overflow a total is set aside with its reason and
+        the batch is sent again without it (nothing was written the first time)."""
         gens = run.gens
         shard_id = state.shard.shard_id
-        for _ in range(3):
-            result = self.store.apply_batch(
+
+        def apply(batch: list[ItemChange], aside: list[int]) -> ApplyResult:
+            return self.store.apply_batch(
                 run.config.id,
-                changes=changes,
+                changes=batch,
                 gens=gens.active,
                 expect={"gen": gens.live, "building": gens.building},
-                rejects=rejects,
+                rejects=rejects + [reject_entry(sources[i], shard_id, OVERFLOW_REASON) for i in aside],
                 position=Position(run.stream, shard_id, state.checkpoint, new_seq),
                 lease=(shard_id, self.id, state.fence),
                 stats=stats,
                 records=record_count,
             )
-            if result.status != "overflow":
-                return result
-            for index in result.overflow:
-                changes[index] = changes[index].counting_nothing()
-                rejects.append(reject_entry(sources[index], shard_id, OVERFLOW_REASON))
+
+        result, _ = apply_what_fits(apply, changes)
         return result
 
     def refused(self, run: CampaignRun, state: ShardState, result: ApplyResult) -> None:
@@ -634,8 +633,10 @@ class Consumer:
             self.store.drop_generation(run.config.id, gen, reason)
             self.maintain(run)
             state.due = self.clock()
-        else:
-            raise RuntimeError(f"apply_batch answered {result.status}")
+        else:  # a total could not be kept exact even without the changes that would overflow it
+            self.poll_failed(
+                run, state, BatchRefused(f"batch refused: {result.status} {result.detail}".strip())
+            )
 
     def translate(
         self, config: CampaignConfig, gens: Generations, shard_id: str, records: list[dict[str, Any]]
@@ -706,7 +707,9 @@ class Consumer:
         run.gens = gens
         if self.clock() - run.swept >= SWEEP_SECONDS:
             run.swept = self.clock()
-            self.store.sweep_tombstones(config.id)
+            for _ in range(SWEEP_ROUNDS):  # a bounded share of work per minute, enough for ~800 deletes/s
+                if self.store.sweep_tombstones(config.id, most=SWEEP_BATCH) < SWEEP_BATCH:
+                    break
         if not gens.building:
             return
         done_at = scan_done_at(meta, gens.building)
@@ -786,9 +789,7 @@ class Consumer:
         self.report(run, status="needs_rebuild", rebuild_reason=reason, rebuild_requested_at=time.time())
 
     def report(self, run: CampaignRun, **fields: Any) -> None:
-        meta = self.store.meta(run.config.id)
-        if meta.get("status") == "needs_rebuild" and fields.get("status", "needs_rebuild") != "needs_rebuild":
-            del fields["status"]  # only a rebuild clears that
+        # (A needs_rebuild status stays until a rebuild's swap clears it: meta.lua keeps it.)
         if not self.store.set_meta(run.config.id, **fields, status_at=time.time()):
             # The campaign's state is gone: heal it first (a report must never recreate it).
             run.maintained = -math.inf
@@ -798,6 +799,10 @@ class Consumer:
 
 class CorruptKey(Exception):
     """A Redis key of the campaign holds a value of another type or shape than ours."""
+
+
+class BatchRefused(Exception):
+    """The batch script would not write the batch (the reason is in the message)."""
 
 
 def reject_entry(record: dict[str, Any], shard_id: str, reason: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from fundraiser.selectors import CampaignConfig
 
 from .metrics import MetricSpec, item_contribution
 from .records import RecordError, decode_image, item_key_digest
-from .store import SCAN_LEASE, ItemChange, Store, stream_key
+from .store import SCAN_LEASE, ApplyResult, ItemChange, Store, apply_what_fits, stream_key
 from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, StreamReader, error_code
 from .tables import ScanPage, TableReader
 
@@ -319,10 +319,14 @@ class Scanner:
             page.last_key,
             page.last_key is None,
         )
-        for _ in range(3):
-            result = self.store.apply_batch(
+        rejected_before = after.rejected
+
+        def apply(batch: list[ItemChange], aside: list[int]) -> ApplyResult:
+            # (A change set aside for overflow counts as rejected, like an unusable item.)
+            after.rejected = rejected_before + len(aside)
+            return self.store.apply_batch(
                 self.config.id,
-                changes=changes,
+                changes=batch,
                 gens=(self.gen,),
                 expect={
                     "building": self.gen,
@@ -331,11 +335,8 @@ class Scanner:
                 lease=(SCAN_LEASE, self.owner, self.fence),
                 stats={f"scan:{self.gen}:{segment.segment}": after.to_json()},
             )
-            if result.status != "overflow":
-                break
-            for index in result.overflow:  # counted as unusable, as a recount past the limit would
-                changes[index] = changes[index].counting_nothing()
-                after.rejected += 1
+
+        result, _ = apply_what_fits(apply, changes)
         if result.status == "corrupt":
             self.store.drop_generation(
                 self.config.id, self.gen, f"generation {self.gen} held a damaged aggregate ({result.detail})"
@@ -376,10 +377,12 @@ class Scanner:
         be read past that moment). True when the scan is complete."""
         if not self.done:
             return False
+        # Every segment must still be where this scanner finished it: a failover may have lost pages.
+        positions = {f"scan:{self.gen}:{segment}": raw for segment, raw in self.positions.items()}
         result = self.store.apply_batch(
             self.config.id,
             gens=(),
-            expect={"building": self.gen, f"scan_done:{self.gen}": ""},
+            expect={"building": self.gen, f"scan_done:{self.gen}": "", **positions},
             lease=(SCAN_LEASE, self.owner, self.fence),
             stats={f"scan_done:{self.gen}": time.time()},
         )

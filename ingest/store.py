@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -55,7 +55,8 @@ class ApplyResult:
     gens_changed      an expected meta field moved (a rebuild started or swapped, a scan moved on)
     lease_lost        the caller no longer holds its lease
     checkpoint_moved  the stored checkpoint is not the one the batch moves from (detail: stored)
-    overflow          counting these changes (indexes) would take a total past what Redis holds
+    overflow          counting these changes would take a total past what Redis holds exactly:
+                      `overflow` (indexes) must count nothing, `left_out` must not change at all
     corrupt           an aggregate is not what this code writes (detail: "generation key")
     """
 
@@ -66,6 +67,7 @@ class ApplyResult:
     metrics: dict[str, MetricValues] = field(default_factory=dict)
     detail: str = ""
     overflow: list[int] = field(default_factory=list)
+    left_out: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -279,7 +281,12 @@ class Store:
         )
         status = raw[0]
         if status == "overflow":
-            return ApplyResult(status=status, overflow=sorted(int(i) - 1 for i in raw[1:]))
+            marks = [part.split(":") for part in raw[1:]]
+            return ApplyResult(
+                status=status,
+                overflow=sorted(int(i) - 1 for how, i in marks if how == "n"),
+                left_out=sorted(int(i) - 1 for how, i in marks if how == "k"),
+            )
         if status != "ok":
             return ApplyResult(status=status, detail=" ".join(str(part) for part in raw[1:]))
         metrics = {}
@@ -370,6 +377,34 @@ class Store:
         key = self.consumers_key()
         self.redis.zremrangebyscore(key, "-inf", time.time())
         return self.redis.zrange(key, 0, -1)
+
+
+def apply_what_fits(
+    apply: Callable[[list[ItemChange], list[int]], ApplyResult], changes: list[ItemChange]
+) -> tuple[ApplyResult, list[int]]:
+    """Apply a batch; changes that would overflow a total are set aside and the batch is sent again
+    without them (nothing was written before). `apply(changes, aside)` writes one batch; `aside`
+    lists the original indexes set aside so far (their rejects go with the batch). Returns the
+    result and the indexes set aside.
+
+    A change set aside counts for nothing (as an unusable item would), or, if even taking the
+    item's old contribution away would overflow, is left out and the item keeps what it had. Each
+    change is set aside at most twice, so this ends."""
+    current = list(changes)
+    kept = list(range(len(changes)))  # original index of each change still in the batch
+    aside: set[int] = set()
+    for _ in range(2 * len(changes) + 2):
+        result = apply(current, sorted(aside))
+        if result.status != "overflow":
+            return result, sorted(aside)
+        for index in result.overflow:
+            current[index] = current[index].counting_nothing()
+            aside.add(kept[index])
+        dropped = set(result.left_out)
+        aside.update(kept[index] for index in dropped)
+        current = [change for index, change in enumerate(current) if index not in dropped]
+        kept = [original for index, original in enumerate(kept) if index not in dropped]
+    return result, sorted(aside)
 
 
 def stream_key(stream_arn: str) -> str:

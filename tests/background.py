@@ -104,5 +104,5 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001 - reported by stop()
             self.errors.append(exc)
         finally:
-            consumer.scan_stop.set()
+            consumer.scans.stop_all()
             consumer.release_all()

@@ -101,5 +101,6 @@ def make_live(store, campaign_id: int, specs) -> str:
     gen = store.start_generation(
         campaign_id, specs=specs_json(tuple(specs)), plan='{"segments": 1}', reason="test set-up"
     )
+    store.set_meta(campaign_id, **{f"scan_done:{gen}": 1})  # as if its scan had run
     assert store.swap_generation(campaign_id, gen) is not None
     return gen

@@ -79,8 +79,20 @@ for _, field in ipairs({'version', 'records', 'rejected'}) do
 end
 
 -- 2. Read pass: work out every write, check it, write nothing ---------------------------------
+-- An item state as this script writes it, or nil if it is anything else (damaged).
 local function decode_state(raw)
-  return cjson.decode(raw)
+  local ok, state = pcall(cjson.decode, raw)
+  if not ok or type(state) ~= 'table' or type(state['s']) ~= 'string' or type(state['c']) ~= 'table' then
+    return nil
+  end
+  for _, entry in ipairs(state['c']) do
+    if type(entry) ~= 'table' or (entry[1] ~= 'n' and entry[1] ~= 'd') or type(entry[2]) ~= 'string'
+        or type(entry[3]) ~= 'string' or type(entry[4]) ~= 'string'
+        or (entry[1] == 'n' and not string.match(entry[4], '^%-?%d+$')) then
+      return nil
+    end
+  end
+  return state
 end
 
 local function encode_state(seq, entries)
@@ -113,11 +125,12 @@ local function current_value(key, field)
   return value
 end
 
--- Would these increments (key, field, amount) keep every field the new contribution touches
--- within LIMIT? Taking the old contribution away (moves[1..removals]) is always allowed.
-local function headroom(moves, removals)
-  local after, checked = {}, {}
-  for i, m in ipairs(moves) do
+-- Would the first `count` of these increments (key, field, amount) keep every field they touch
+-- within LIMIT? Every field always stays within it, so the write pass can never overflow.
+local function headroom(moves, count)
+  local after = {}
+  for i = 1, count do
+    local m = moves[i]
     local id = m[1] .. '\0' .. m[2]
     if after[id] == nil then
       local value, bad = current_value(m[1], m[2])
@@ -125,10 +138,9 @@ local function headroom(moves, removals)
       after[id] = value
     end
     after[id] = after[id] + m[3]
-    if i > removals then checked[id] = true end
   end
-  for id, _ in pairs(checked) do
-    if math.abs(after[id]) > LIMIT then return false end
+  for _, value in pairs(after) do
+    if math.abs(value) > LIMIT then return false end
   end
   return true
 end
@@ -189,7 +201,11 @@ for _, name in ipairs(batch['gens'] or {}) do
     if old == nil then
       local ok, stored = pcall(redis.call, 'HGET', items, item_key)
       if not ok then return {'corrupt', gen, items} end
-      old = stored and decode_state(stored) or false
+      old = false
+      if stored then
+        old = decode_state(stored)
+        if not old then return {'corrupt', gen, items .. ' ' .. item_key} end
+      end
     end
     local newer = true
     if old then
@@ -210,12 +226,15 @@ for _, name in ipairs(batch['gens'] or {}) do
       for _, entry in ipairs(entries) do
         slugs[entry_moves(prefix, entry, 1, moves, refs)] = true
       end
-      local fits, bad = headroom(moves, removals)
+      local fits, bad = headroom(moves, #moves)
       if bad then return {'corrupt', gen, bad} end
       if not fits then
-        -- Counting this item would take a total past what Redis can hold: the caller sets it
-        -- aside with its reason, and it is sent again contributing nothing.
-        overflowed[index] = true
+        -- Counting this change would take a total past what Redis holds exactly: the caller sets
+        -- it aside with its reason, and sends it again contributing nothing ("n"); if even taking
+        -- the item's old contribution away would, the change is left out and the item keeps its
+        -- old contribution ("k").
+        local removal_fits = headroom(moves, removals)
+        if overflowed[index] ~= 'k' then overflowed[index] = removal_fits and 'n' or 'k' end
       else
         for _, m in ipairs(moves) do add_increment(m[1], m[2], m[3]) end
         for _, r in ipairs(refs) do add_ref(r[1], r[2], r[3], r[4], r[5], gen) end
@@ -241,7 +260,7 @@ end
 
 if next(overflowed) ~= nil then
   local out = {'overflow'}
-  for index, _ in pairs(overflowed) do table.insert(out, index) end
+  for index, how in pairs(overflowed) do table.insert(out, how .. ':' .. index) end
   return out
 end
 

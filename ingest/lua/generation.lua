@@ -78,13 +78,23 @@ end
 if action == 'swap' then
   local gen = ARGV[3]
   if redis.call('HGET', meta, 'building') ~= gen then return false end
+  -- Only a complete scan goes live (Redis may have failed over since the caller looked).
+  if not redis.call('HGET', meta, 'scan_done:' .. gen) then return false end
   local old = redis.call('HGET', meta, 'gen')
   if old ~= gen then drop_generation(old) end
-  redis.call('HSET', meta, 'gen', gen, 'building', '', 'status', 'live', 'epoch', ARGV[4],
-             'rebuilt_at', redis.call('TIME')[1])
-  local reason = redis.call('HGET', meta, 'rebuild_reason')
-  if reason then redis.call('HSET', meta, 'last_rebuild_reason', reason) end
-  redis.call('HDEL', meta, 'rebuild_reason', 'rebuild_requested_at')
+  -- Records lost after this generation began building are missing from it too: it goes live
+  -- (it is the best there is) but the campaign stays in needs_rebuild, and rebuilds again.
+  local plan = cjson.decode(redis.call('HGET', meta, 'scan:' .. gen) or '{}')
+  local requested = tonumber(redis.call('HGET', meta, 'rebuild_requested_at') or '0') or 0
+  local still_needed = redis.call('HGET', meta, 'status') == 'needs_rebuild'
+      and requested > (tonumber(plan['started']) or 0)
+  redis.call('HSET', meta, 'gen', gen, 'building', '', 'epoch', ARGV[4], 'rebuilt_at', redis.call('TIME')[1])
+  if not still_needed then
+    redis.call('HSET', meta, 'status', 'live')
+    local reason = redis.call('HGET', meta, 'rebuild_reason')
+    if reason then redis.call('HSET', meta, 'last_rebuild_reason', reason) end
+    redis.call('HDEL', meta, 'rebuild_reason', 'rebuild_requested_at')
+  end
   return redis.call('HINCRBY', meta, 'version', 1)
 end
 

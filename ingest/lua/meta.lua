@@ -19,8 +19,12 @@ if redis.call('HEXISTS', meta, 'gen') == 0 then
 end
 
 if action == 'set' then
+  -- Records were lost: only a rebuild's swap clears that status (generation.lua), never a report.
+  local keep_status = redis.call('HGET', meta, 'status') == 'needs_rebuild'
   for i = 3, #ARGV, 2 do
-    redis.call('HSET', meta, ARGV[i], ARGV[i + 1])
+    if not (ARGV[i] == 'status' and keep_status and ARGV[i + 1] ~= 'needs_rebuild') then
+      redis.call('HSET', meta, ARGV[i], ARGV[i + 1])
+    end
   end
   return 1
 end

@@ -295,3 +295,147 @@ def test_a_batch_script_that_cannot_run_writes_nothing_and_the_consumer_carries_
     wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=20)
     assert_matches_recount(store, campaign, sim)
     assert [r["reason"] for r in store.recent_rejects(campaign.pk)] == ["amount 'ten' is not a number"]
+
+
+# Found by review: the edges of the fixes above --------------------------------------------------
+LARGEST = "10000000000000.00"  # 10^15 cents: the largest single value accepted
+
+
+def fill(sim, prefix: str, count: int, amount: str) -> None:
+    for n in range(count):
+        sim.put(gift(f"{prefix}-{n}", amount, email=f"d{n % 20}@example.org"))
+
+
+def test_refunds_near_the_limit_neither_overflow_halfway_nor_stop_the_consumer(
+    store, redis_client, monkeypatch, settings
+):
+    # Taking negative contributions away raises a total too: every change is checked, removals included.
+    settings.INGEST_REJECTS_KEPT = 100
+    sim = simulator(monkeypatch, shards=1, seed=82, empty_reads=(0, 0))
+    campaign = campaign_on(sim)
+    fill(sim, "plus", 4611, LARGEST)
+    fill(sim, "refund", 4613, "-" + LARGEST)
+    fill(sim, "more", 4613, LARGEST)
+    consumer = Consumer(store=store, consumer_id="c1")
+    assert wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=120)
+    assert store.recent_rejects(campaign.pk) == []  # never past the limit on the way
+
+    for n in range(4613):
+        sim.delete({"id": f"refund-{n}"})
+    assert wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=60)
+    gen = store.meta(campaign.pk)["gen"]
+    raised = redis_client.hgetall(f"{store.base(campaign.pk)}:g{gen}:m:raised")
+    assert raised["t"] == raised["g:Website"]  # one group: no batch was half written
+    assert abs(int(raised["t"])) <= 2**62
+    assert store.meta(campaign.pk)["status"] == "live"
+    assert all("too large" in r["reason"] for r in store.recent_rejects(campaign.pk))
+
+
+def test_gifts_that_overflow_one_after_another_in_a_batch_are_all_set_aside(store, monkeypatch, settings):
+    settings.INGEST_REJECTS_KEPT = 100
+    sim = simulator(monkeypatch, shards=1, seed=81, empty_reads=(0, 0))
+    campaign = campaign_on(sim)
+    sim.put(gift("A", "-" + LARGEST))
+    sim.put(gift("B", "-" + LARGEST))
+    fill(sim, "f", 4612, LARGEST)
+    sim.put(gift("f-last", "1860184273879.04"))  # the total is now 2^62 - 1.5 x 10^15 cents
+    consumer = Consumer(store=store, consumer_id="c1")
+    assert wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=120)
+    assert aggregates(store, campaign)[0]["raised"] == 2**62 - 1_500_000_000_000_000
+
+    sim.put(gift("A", LARGEST))  # one batch, each change pushing past the limit once the one
+    sim.put(gift("B", "1000000000000.00"))  # before it was set aside
+    sim.put(gift("C", "3000000000000.00"))
+    assert wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=20)
+    totals, _ = aggregates(store, campaign)
+    assert totals["raised"] <= 2**62
+    assert {decode_image(r["keys"])["id"] for r in store.recent_rejects(campaign.pk)} <= {"A", "B", "C"}
+    assert store.recent_rejects(campaign.pk)
+
+
+def test_a_failover_just_before_a_scan_is_marked_done_does_not_swap_in_missing_pages(
+    store, redis_client, monkeypatch, settings
+):
+    settings.INGEST_SCAN_PAGE = 10
+    settings.INGEST_SCAN_SEGMENTS = 1
+    sim = simulator(monkeypatch, shards=1, seed=83, stream_enabled=False)
+    Donations(sim, seed=83, keys=60).write(80)  # an existing table: its past is in no stream
+    sim.enable_stream()
+    campaign = campaign_on(sim)
+    consumer = Consumer(store=store, consumer_id="c1")
+    replica, original = {}, store.apply_batch
+
+    def apply_batch(campaign_id, **kwargs):
+        stats = kwargs.get("stats") or {}
+        if any(name.startswith("scan:") and '"done":true' in str(v) for name, v in stats.items()):
+            replica["snapshot"] = redis_snapshot(redis_client)  # the replica has all but the last page
+        if any(name.startswith("scan_done:") for name in stats) and "snapshot" in replica:
+            if not replica.get("used"):
+                replica["used"] = True
+                redis_restore(redis_client, replica["snapshot"])  # promoted before the scan is done
+        return original(campaign_id, **kwargs)
+
+    monkeypatch.setattr(store, "apply_batch", apply_batch)
+    assert wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=20)
+    assert replica.get("used")
+    assert_matches_recount(store, campaign, sim)
+
+
+def test_a_failover_just_before_a_swap_does_not_make_an_unfinished_scan_live(
+    store, redis_client, monkeypatch, settings
+):
+    settings.INGEST_SCAN_PAGE = 10
+    settings.INGEST_SCAN_SEGMENTS = 1
+    sim = simulator(monkeypatch, shards=1, seed=84, stream_enabled=False)
+    Donations(sim, seed=84, keys=60).write(80)
+    sim.enable_stream()
+    campaign = campaign_on(sim)
+    consumer = Consumer(store=store, consumer_id="c1")
+    replica, original_apply, original_swap = {}, store.apply_batch, store.swap_generation
+
+    def apply_batch(campaign_id, **kwargs):
+        stats = kwargs.get("stats") or {}
+        if any(name.startswith("scan:") and '"done":true' in str(v) for name, v in stats.items()):
+            replica["snapshot"] = redis_snapshot(redis_client)  # lacks the last page and scan_done
+        return original_apply(campaign_id, **kwargs)
+
+    def swap_generation(campaign_id, gen):
+        if "snapshot" in replica and not replica.get("used"):
+            replica["used"] = True
+            redis_restore(redis_client, replica["snapshot"])  # failover between the look and the swap
+        return original_swap(campaign_id, gen)
+
+    monkeypatch.setattr(store, "apply_batch", apply_batch)
+    monkeypatch.setattr(store, "swap_generation", swap_generation)
+    assert wait_until(lambda: caught_up(store, campaign, sim), consumer, timeout=20)
+    assert replica.get("used")
+    assert_matches_recount(store, campaign, sim)
+
+
+def test_a_damaged_item_state_is_rebuilt_like_a_damaged_total(store, redis_client, monkeypatch):
+    sim, campaign, donations, consumer = running_campaign(
+        monkeypatch, store, seed=85, shards=1, writes=20, keys=10
+    )
+    gen = store.meta(campaign.pk)["gen"]
+    items = f"{store.base(campaign.pk)}:g{gen}:items"
+    for field in redis_client.hkeys(items):
+        redis_client.hset(items, field, "garbage")
+    donations.write(10)
+    assert wait_until(lambda: rebuilt(store, campaign, sim), consumer, timeout=20)
+    assert "damaged" in store.meta(campaign.pk)["last_rebuild_reason"]
+    assert_matches_recount(store, campaign, sim)
+
+
+def test_a_batch_refused_again_and_again_is_retried_less_and_less_often(store, redis_client, monkeypatch):
+    sim, campaign, _, consumer = running_campaign(monkeypatch, store, seed=86, shards=1, writes=10, keys=10)
+    rejects = f"{store.base(campaign.pk)}:rejects"
+    redis_client.delete(rejects)
+    redis_client.set(rejects, "a string where a list belongs")
+    sim.put(gift("broken", "ten"))
+    calls = []
+    sim.hooks["GetRecords"] = lambda params: calls.append(time.monotonic())
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        time.sleep(min(consumer.step(), 0.5))
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert len(calls) < 15 and max(gaps) > 1.0  # backing off towards 5 s, not hammering AWS

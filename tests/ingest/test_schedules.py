@@ -1,7 +1,7 @@
 """The ingestion engine under randomized fault schedules (tests/ingest/schedules.py).
 
 `make test` plays SCHEDULE_SEEDS seeds (default 200); `make soak SEEDS=10000` plays more. A failing
-seed prints the one command that replays it: SCHEDULE_SEED=<seed> make replay.
+seed prints the one command that replays it: make replay SEED=<seed>.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_every_fault_schedule_ends_live_and_exact_or_says_why(redis_client, caps
             pytest.fail(
                 f"seed {seed}: {outcome.message}\n"
                 f"actions: {' '.join(outcome.log)}\n"
-                f"replay it with: SCHEDULE_SEED={seed} make replay",
+                f"replay it with: make replay SEED={seed}",
                 pytrace=False,
             )
     with capsys.disabled():

@@ -34,6 +34,7 @@ def live_campaign(store) -> None:
     """A campaign whose generation 1 (of SPECS) is live, as after its first rebuild."""
     store.ensure_meta(CAMPAIGN)
     gen = store.start_generation(CAMPAIGN, specs=specs_json(SPECS), plan='{"segments": 1}', reason="test")
+    store.set_meta(CAMPAIGN, **{f"scan_done:{gen}": 1})  # as if its scan had run
     assert store.swap_generation(CAMPAIGN, gen) == 1
 
 
@@ -179,3 +180,18 @@ def test_an_item_brought_back_is_no_tombstone_any_more(store, redis_client):
     store.apply_batch(CAMPAIGN, changes=[change_for({"id": "x"}, 12, gift)])
     assert store.sweep_tombstones(CAMPAIGN, age=0) == 0
     assert aggregates(store)[0]["raised"] == 500
+
+
+def test_a_sweep_drops_every_old_tombstone_not_just_a_first_batch(store, redis_client):
+    live_campaign(store)
+    gift = {"amount": Decimal(5), "platform": "Web", "email": "a@test.com"}
+    changes = []
+    for i in range(3000):
+        changes += [
+            change_for({"id": f"x{i}"}, 2 * i + 10, gift),
+            change_for({"id": f"x{i}"}, 2 * i + 11, None),
+        ]
+    store.apply_batch(CAMPAIGN, changes=changes)
+    dropped = sum(store.sweep_tombstones(CAMPAIGN, age=0, most=1000) for _ in range(3))
+    assert dropped == 3000
+    assert not redis_client.exists(f"{store.base(CAMPAIGN)}:g{store.meta(CAMPAIGN)['gen']}:tomb")
