@@ -135,7 +135,7 @@ def describe(batches: list[Batch]) -> str:
 # --- ours -----------------------------------------------------------------------------------------
 def campaign(campaign_id: int):
     """The seed article's campaign (as tests/factories.make_campaign), without the database."""
-    from fundraiser.selectors import CampaignConfig, GoalConfig, MetricDisplay
+    from ingest.config import CampaignConfig, GoalConfig, MetricDisplay
     from ingest.metrics import MetricSpec
 
     specs = (

@@ -5,6 +5,10 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
-        from . import relay
+        from ingest import ports
 
+        from . import relay
+        from .events import ServerSentEvents
+
+        ports.provide(publisher=ServerSentEvents())  # the engine's updates go to browsers
         relay.install()  # SSE fan-out that re-subscribes after a Redis outage

@@ -13,6 +13,10 @@ from typing import Any
 
 from django_eventstream import send_event
 
+from ingest.ports import MetricsChanged, RebuildProgress, Recalculating, TickerChanged, Update
+
+from .payloads import progress_payload, update_payload
+
 TICKER_EVENTS = frozenset({"ticker"})
 
 
@@ -27,3 +31,32 @@ def ticker_channel(slug: str) -> str:
 def publish(slug: str, event_type: str, data: dict[str, Any]) -> None:
     channel = ticker_channel(slug) if event_type in TICKER_EVENTS else campaign_channel(slug)
     send_event(channel, event_type, data)
+
+
+def event_for(update: Update) -> tuple[str, dict[str, Any]]:
+    """The server-sent event (type, JSON data) of an engine update; screen.js listens for these
+    types (tests/dashboard/test_event_schema.py keeps the two in step)."""
+    config = update.config
+    if isinstance(update, MetricsChanged):
+        return "update", update_payload(config, update.version, update.metrics, epoch=update.epoch)
+    if isinstance(update, Recalculating):
+        return "update", update_payload(config, 0, {}, epoch=update.epoch, status="recalculating")
+    if isinstance(update, RebuildProgress):
+        progress = progress_payload(items=update.items, estimate=update.estimate, done=update.done)
+        return "progress", {
+            "campaign": config.slug,
+            "epoch": update.epoch,
+            "status": "recalculating",
+            "progress": progress,
+        }
+    if isinstance(update, TickerChanged):
+        return "ticker", update.listing
+    raise TypeError(f"unknown update {update!r}")
+
+
+class ServerSentEvents:
+    """The engine's update publisher (ingest.ports): each update becomes an event on its channel."""
+
+    def publish(self, update: Update) -> None:
+        event_type, data = event_for(update)
+        publish(update.config.slug, event_type, data)

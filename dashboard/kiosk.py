@@ -22,7 +22,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from fundraiser.models import Campaign, Screen, token_digest
-from fundraiser.selectors import CampaignConfig, campaign_config, campaign_milestones
+from fundraiser.selectors import campaign_config, campaign_milestones
+from ingest.config import CampaignConfig
 from ingest.ticker import TickerStore
 
 from .heartbeats import HEARTBEAT_SECONDS

@@ -8,8 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fundraiser.numbers import format_minor
-from fundraiser.selectors import CampaignConfig
+from ingest.config import CampaignConfig, format_minor
 from ingest.store import MetricValues
 
 NO_GROUP_LABEL = "Other"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fundraiser.selectors import CampaignConfig
+from ingest.config import CampaignConfig
 
 MAX_BARS = 8  # more rows than this do not stay legible from the back of a room
 

@@ -21,7 +21,8 @@ from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
 from fundraiser.models import Campaign, Screen
-from fundraiser.selectors import CampaignConfig, campaign_config
+from fundraiser.selectors import campaign_config
+from ingest.config import CampaignConfig
 from ingest.health import overall_health
 from ingest.rebuild import build_progress
 from ingest.store import Store

@@ -1,55 +1,11 @@
-"""Reads of campaign configuration, shaped for ingestion and for the pages."""
+"""Campaign models turned into the engine's configs (ingest/config.py), for the worker and the pages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ingest.config import CampaignConfig, GoalConfig, MetricDisplay, TickerSource
 from ingest.metrics import MetricSpec
 
 from .models import Campaign, Goal, Metric, Milestone
-
-
-@dataclass(frozen=True)
-class MetricDisplay:
-    slug: str
-    label: str
-    places: int
-    is_money: bool
-
-
-@dataclass(frozen=True)
-class CampaignConfig:
-    """Everything the worker and the pages need about one campaign, loaded in one go."""
-
-    id: int
-    slug: str
-    name: str
-    currency: str
-    table_name: str
-    region: str
-    endpoint_url: str
-    specs: tuple[MetricSpec, ...]
-    displays: dict[str, MetricDisplay]
-    goal: GoalConfig | None
-    ticker: TickerSource | None = None  # what the recent gifts ticker shows (None: no sum metric)
-    leaderboard: str | None = None  # metric whose groups leaderboard screens rank
-
-
-@dataclass(frozen=True)
-class TickerSource:
-    """A gift in the ticker: its amount as this sum metric counts it, and the donor's chosen name."""
-
-    metric: str
-    name_path: tuple[str, ...]
-    anonymous_path: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class GoalConfig:
-    metric: str
-    group: str
-    target_minor: int
-    label: str
 
 
 def metric_spec(metric: Metric) -> MetricSpec:

@@ -22,11 +22,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from dashboard.events import publish
-from dashboard.payloads import progress_payload, update_payload
-from fundraiser.selectors import CampaignConfig, active_campaign_configs
-
-from . import ticker
+from . import ports, ticker
+from .config import CampaignConfig
 from .metrics import item_contribution
 from .rebuild import (
     Generations,
@@ -104,14 +101,14 @@ class Consumer:
         *,
         store: Store | None = None,
         consumer_id: str | None = None,
-        load_configs: Callable[[], list[CampaignConfig]] = active_campaign_configs,
+        load_configs: Callable[[], list[CampaignConfig]] | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         scans: Any = None,
     ):
         self.store = store or Store()
         self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
-        self.load_configs = load_configs
+        self.load_configs = load_configs or ports.active_configs
         self.stop = stop or threading.Event()
         self.clock = clock
         self.runs: dict[int, CampaignRun] = {}
@@ -515,11 +512,7 @@ class Consumer:
         state.iterator = next_iterator
         state.due = self.clock() if records else self.clock() + settings.INGEST_IDLE_POLL_SECONDS
         if result.metrics:
-            publish(
-                config.slug,
-                "update",
-                update_payload(config, result.version, result.metrics, epoch=result.epoch),
-            )
+            ports.publish(ports.MetricsChanged(config, result.version, result.epoch, result.metrics))
         if decoded:
             ticker.record_changes(config, decoded, store=self.store)  # recent gifts for the screens
         if closed:
@@ -728,17 +721,10 @@ class Consumer:
         progress = build_progress(self.store, run.config.id)
         if progress is None or meta.get("gen", "0") != "0":
             return  # screens keep showing the live numbers: nothing to say
-        publish(
-            run.config.slug,
-            "progress",
-            {
-                "campaign": run.config.slug,
-                "epoch": meta.get("epoch", ""),
-                "status": "recalculating",
-                "progress": progress_payload(
-                    items=progress.items, estimate=progress.estimate, done=progress.done
-                ),
-            },
+        ports.publish(
+            ports.RebuildProgress(
+                run.config, meta.get("epoch", ""), progress.items, progress.estimate, progress.done
+            )
         )
 
     def state_lost(self, run: CampaignRun) -> None:
@@ -756,11 +742,7 @@ class Consumer:
         run.held.clear()
         run.stream_arn, run.discovered = None, -math.inf
         meta = self.store.meta(config.id)
-        publish(
-            config.slug,
-            "update",
-            update_payload(config, 0, {}, epoch=meta.get("epoch", ""), status="recalculating"),
-        )
+        ports.publish(ports.Recalculating(config, meta.get("epoch", "")))
 
     def caught_up(self, run: CampaignRun, meta: dict[str, str], since: float) -> bool:
         """Every readable shard has been read to its tip after the scan finished."""
@@ -778,11 +760,7 @@ class Consumer:
         log.warning("campaign %s: generation %s is live", config.slug, gen)
         run.gens = Generations.from_meta(self.store.meta(config.id))
         snapshot = self.store.snapshot(config.id, config.displays)
-        publish(
-            config.slug,
-            "update",
-            update_payload(config, snapshot.version, snapshot.metrics, epoch=snapshot.epoch),
-        )
+        ports.publish(ports.MetricsChanged(config, snapshot.version, snapshot.epoch, snapshot.metrics))
 
     def needs_rebuild(self, run: CampaignRun, reason: str) -> None:
         log.error("campaign %s needs a rebuild: %s", run.config.slug, reason)

@@ -21,8 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from fundraiser.selectors import CampaignConfig
-
+from .config import CampaignConfig
 from .metrics import MetricSpec, item_contribution
 from .records import RecordError, decode_image, item_key_digest
 from .store import SCAN_LEASE, ApplyResult, ItemChange, Store, apply_what_fits, stream_key

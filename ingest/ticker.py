@@ -32,9 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fundraiser.numbers import format_minor
-from fundraiser.selectors import CampaignConfig
-
+from .config import CampaignConfig, format_minor
 from .metrics import item_contribution
 from .records import INSERT, MODIFY, REMOVE, Change, RecordError, decode_record, lookup
 
@@ -295,10 +293,10 @@ def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any 
             return
         ticker = TickerStore(store)
         if ticker.apply(config.id, changes, seed=_last_seen.get(config.id, "")):
-            from dashboard.events import publish
+            from .ports import TickerChanged, publish  # (ports imports the store: not at module level)
 
             listing, stored = ticker.read(config.id)
             _last_seen[config.id] = json.dumps(stored)
-            publish(config.slug, "ticker", listing)
+            publish(TickerChanged(config, listing))
     except Exception:  # noqa: BLE001 - see above: the ticker is never worth a stuck shard
         log.warning("ticker update for %s failed", config.slug, exc_info=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from fundraiser.selectors import CampaignConfig
+from ingest.config import CampaignConfig
 from ingest.consumer import Consumer
 from tests.embedded import free_port, wait_for_port
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from botocore.config import Config
 
-from fundraiser.selectors import CampaignConfig, MetricDisplay
 from ingest import streams
+from ingest.config import CampaignConfig, MetricDisplay
 from ingest.consumer import Consumer
 from ingest.metrics import MetricSpec, recount
 from ingest.rebuild import RebuildAbandoned, Scanner, rebuild_start

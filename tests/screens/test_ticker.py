@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from fundraiser.selectors import MetricDisplay, TickerSource, campaign_config
+from fundraiser.selectors import campaign_config
+from ingest.config import MetricDisplay, TickerSource
 from ingest.records import decode_record
 from ingest.ticker import KEPT, TickerStore, display_name, record_batch, ticker_changes
 from tests.factories import make_campaign
@@ -118,7 +119,7 @@ def test_a_campaign_without_a_sum_metric_has_no_ticker(config):
 
 
 def test_the_ticker_uses_the_goal_metric_amount_with_its_places():
-    from fundraiser.selectors import CampaignConfig, GoalConfig
+    from ingest.config import CampaignConfig, GoalConfig
     from ingest.metrics import MetricSpec
 
     config = CampaignConfig(
