@@ -33,6 +33,7 @@ replay: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -192,7 +192,9 @@ class Ours:
 
         clock = time.perf_counter
         started = clock()
-        changes, rejects, decoded = self.consumer.translate(self.config, self.gens, self.shard_id, records)
+        from ingest.batches import translate
+
+        changes, rejects, decoded, _ = translate(self.config, self.gens, self.shard_id, records)
         last = decoded[-1]
         translated = clock()
         stats = {

@@ -8,16 +8,14 @@ from typing import Any
 
 from django.conf import settings
 
-from .store import END, Store
+from .store import END, CampaignMeta, Store
 
 PROBLEM_STATUSES = ("needs_rebuild", "no_stream", "bad_stream")
 
 
-def shard_health(meta: dict[str, str], now: float) -> dict[str, dict[str, Any]]:
+def shard_health(meta: CampaignMeta, now: float) -> dict[str, dict[str, Any]]:
     shards = {}
-    for field, raw in meta.items():
-        if not field.startswith("shard:"):
-            continue
+    for shard_id, raw in meta.shard_reports().items():
         try:
             info = json.loads(raw)
         except ValueError:
@@ -31,7 +29,7 @@ def shard_health(meta: dict[str, str], now: float) -> dict[str, dict[str, Any]]:
             lag = now - float(info["created"])  # records are waiting: how old the newest read is
         else:
             lag = now - float(info.get("read_at") or now)  # at the tip: how long since we looked
-        shards[field[len("shard:") :]] = {
+        shards[shard_id] = {
             "last_sequence_number": info.get("seq"),
             "finished": finished,
             "lag_seconds": round(max(lag, 0.0), 1),
@@ -43,27 +41,30 @@ def shard_health(meta: dict[str, str], now: float) -> dict[str, dict[str, Any]]:
 
 def campaign_health(store: Store, campaign_id: int, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
-    meta = store.meta(campaign_id)
+    meta = store.campaign_meta(campaign_id)
     shards = shard_health(meta, now)
     lag = max((s["lag_seconds"] for s in shards.values()), default=None)
-    status = meta.get("status", "starting")
+    status = meta.status or "starting"
     problems = []
     if status in PROBLEM_STATUSES:
-        problems.append(f"{status}: {meta.get('rebuild_reason') or meta.get('last_error', '')}".strip())
+        problems.append(f"{status}: {meta.rebuild_reason or meta.last_error}".strip())
     if lag is not None and lag > settings.INGEST_MAX_LAG_SECONDS:
         problems.append(f"lag {lag:.0f}s is over {settings.INGEST_MAX_LAG_SECONDS:.0f}s")
-    last_record = meta.get("last_record_at")
+    last_record = meta.last_record_at
     return {
         "status": status,
         "ok": not problems,
         "problems": problems,
-        "records": int(meta.get("records", 0)),
-        "rejected": int(meta.get("rejected", 0)),
+        "records": meta.records,
+        "rejected": meta.rejected,
         "records_per_second": round(sum(s["records_per_second"] for s in shards.values()), 1),
         "lag_seconds": lag,
-        "last_record_age_seconds": None if not last_record else round(now - float(last_record), 1),
-        "last_error": meta.get("last_error", ""),
-        "rebuilding": bool(meta.get("building")),
+        "last_record_age_seconds": None if not last_record else round(now - last_record, 1),
+        "last_error": meta.last_error,
+        "rebuilding": bool(meta.building),
+        "rebuild_reason": meta.rebuild_reason,
+        "last_rebuild_reason": meta.last_rebuild_reason,
+        "rebuilt_at": meta.rebuilt_at,
         "shards": shards,
     }
 

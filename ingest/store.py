@@ -69,6 +69,24 @@ class ApplyResult:
     overflow: list[int] = field(default_factory=list)
     left_out: list[int] = field(default_factory=list)
 
+    @classmethod
+    def from_script(cls, raw: list[Any]) -> ApplyResult:
+        """apply_batch.lua's answer: {"ok", version, applied, epoch, slug, fields, ...} or a refusal."""
+        status = raw[0]
+        if status == "overflow":
+            marks = [part.split(":") for part in raw[1:]]
+            overflow = sorted(int(i) - 1 for how, i in marks if how == "n")
+            return cls(
+                status, overflow=overflow, left_out=sorted(int(i) - 1 for how, i in marks if how == "k")
+            )
+        if status != "ok":
+            return cls(status, detail=" ".join(str(part) for part in raw[1:]))
+        metrics = {
+            slug: MetricValues.from_hash(dict(zip(flat[::2], flat[1::2], strict=False)))
+            for slug, flat in zip(raw[4::2], raw[5::2], strict=False)
+        }
+        return cls("ok", version=int(raw[1]), applied=int(raw[2]), epoch=raw[3], metrics=metrics)
+
 
 @dataclass
 class MetricValues:
@@ -81,25 +99,187 @@ class MetricValues:
         return cls(total=int(raw.get("t", 0)), groups=groups)
 
 
-@dataclass
-class Snapshot:
-    meta: dict[str, str]
-    metrics: dict[str, MetricValues]
+@dataclass(frozen=True)
+class CampaignMeta:
+    """A campaign's meta hash, read in one go: the one place its field names are known.
+
+    Generations (`gen` live, `building`), `status` (live, recalculating, needs_rebuild, no_stream,
+    bad_stream) with its `rebuild_reason`, the numbers' `version` and `epoch`, the stream followed,
+    a rebuild's scan plan, segment positions and end (`scan:<gen>`, `scan:<gen>:<i>`,
+    `scan_done:<gen>`), each shard's health (`shard:<id>`) and when it was last read at its tip
+    (`tip:<id>`), counters (`records`, `rejected`) and the last error.
+    """
+
+    raw: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        """The campaign has state (a meta hash with its generation): else Redis lost it, or it is new."""
+        return "gen" in self.raw
+
+    @property
+    def live(self) -> str:
+        return self.raw.get("gen", "0")  # "0": nothing live
+
+    @property
+    def building(self) -> str:
+        return self.raw.get("building", "")
+
+    @property
+    def status(self) -> str:
+        return self.raw.get("status", "")
+
+    @property
+    def shown_status(self) -> str:
+        """What screens are told: "recalculating" whenever no generation is live (no numbers)."""
+        return "recalculating" if self.live == "0" else (self.status or "live")
 
     @property
     def version(self) -> int:
-        return int(self.meta.get("version", 0))
+        return int(self.raw.get("version", 0))
 
     @property
     def epoch(self) -> str:
-        return self.meta.get("epoch", "")
+        return self.raw.get("epoch", "")
+
+    @property
+    def stream_arn(self) -> str:
+        return self.raw.get("stream_arn", "")
+
+    @property
+    def rebuild_reason(self) -> str:
+        return self.raw.get("rebuild_reason", "")
+
+    @property
+    def rebuild_requested_at(self) -> float:
+        return float(self.raw.get("rebuild_requested_at", 0) or 0)
+
+    @property
+    def last_rebuild_reason(self) -> str:
+        return self.raw.get("last_rebuild_reason", "")
+
+    @property
+    def rebuilt_at(self) -> float | None:
+        return _float_or_none(self.raw.get("rebuilt_at"))
+
+    @property
+    def last_error(self) -> str:
+        return self.raw.get("last_error", "")
+
+    @property
+    def last_record_at(self) -> float | None:
+        return _float_or_none(self.raw.get("last_record_at"))
+
+    @property
+    def records(self) -> int:
+        return int(self.raw.get("records", 0))
+
+    @property
+    def rejected(self) -> int:
+        return int(self.raw.get("rejected", 0))
+
+    def specs(self, gen: str) -> str | None:
+        """The metric definitions (JSON) a generation was built with."""
+        return self.raw.get(f"specs:{gen}")
+
+    def scan_plan(self, gen: str) -> dict[str, Any]:
+        return json.loads(self.raw.get(f"scan:{gen}") or "{}")
+
+    def scan_position(self, gen: str, segment: int) -> str:
+        """A scan segment's position as stored (JSON, "" before its first page)."""
+        return self.raw.get(f"scan:{gen}:{segment}", "")
+
+    def scan_done_at(self, gen: str) -> float | None:
+        return _float_or_none(self.raw.get(f"scan_done:{gen}"))
+
+    def tip_read_at(self, shard_id: str) -> float:
+        return float(self.raw.get(f"tip:{shard_id}", 0) or 0)
+
+    def shard_reports(self) -> dict[str, str]:
+        """Each shard's health report (JSON), by shard id."""
+        return {name[6:]: value for name, value in self.raw.items() if name.startswith("shard:")}
+
+
+def _float_or_none(raw: str | None) -> float | None:
+    return float(raw) if raw else None
+
+
+# Meta fields writers name (the readers are CampaignMeta's properties above).
+def scan_position_field(gen: str, segment: int) -> str:
+    return f"scan:{gen}:{segment}"
+
+
+def scan_plan_field(gen: str) -> str:
+    return f"scan:{gen}"
+
+
+def scan_done_field(gen: str) -> str:
+    return f"scan_done:{gen}"
+
+
+def building_is(gen: str) -> dict[str, str]:
+    """An apply_batch expectation: this generation is (still) the one being built."""
+    return {"building": gen}
+
+
+def generations_are(live: str, building: str) -> dict[str, str]:
+    """An apply_batch expectation: these are (still) the live and building generations."""
+    return {"gen": live, "building": building}
+
+
+def tip_field(shard_id: str) -> str:
+    return f"tip:{shard_id}"
+
+
+def shard_report_field(shard_id: str) -> str:
+    return f"shard:{shard_id}"
+
+
+def batch_health(
+    *,
+    shard_id: str,
+    now: float,
+    at_tip: bool,
+    report: str | None,
+    last_record_at: float | None,
+    applied: bool,
+) -> dict[str, Any]:
+    """The meta fields a batch writes about its shard: read at its tip (a rebuild waits for every
+    shard's), its health report, the newest record's time, when records were last applied."""
+    fields: dict[str, Any] = {}
+    if at_tip:
+        fields[tip_field(shard_id)] = now
+    if report is not None:
+        fields[shard_report_field(shard_id)] = report
+        fields["status_at"] = now
+    if last_record_at is not None:
+        fields["last_record_at"] = last_record_at
+    if applied:
+        fields["last_applied_at"] = now
+    return fields
+
+
+@dataclass
+class Snapshot:
+    state: CampaignMeta
+    metrics: dict[str, MetricValues]
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return self.state.raw
+
+    @property
+    def version(self) -> int:
+        return self.state.version
+
+    @property
+    def epoch(self) -> str:
+        return self.state.epoch
 
     @property
     def status(self) -> str:
         """ "recalculating" whenever no generation is live: there are no numbers to show."""
-        if self.meta.get("gen", "0") == "0":
-            return "recalculating"
-        return self.meta.get("status", "live")
+        return self.state.shown_status
 
 
 @dataclass(frozen=True)
@@ -123,6 +303,12 @@ class Position:
     expect: str | None
     seq: str | None = None
 
+    def wire(self) -> dict[str, str]:
+        wired = {"stream": self.stream, "shard": self.shard, "expect": self.expect or ""}
+        if self.seq is not None:
+            wired["seq"] = self.seq
+        return wired
+
 
 class Store:
     def __init__(self, client: redis.Redis | None = None, prefix: str | None = None):
@@ -133,6 +319,7 @@ class Store:
         self._generation = self.redis.register_script((LUA_DIR / "generation.lua").read_text())
         self._meta = self.redis.register_script((LUA_DIR / "meta.lua").read_text())
         self._sweep = self.redis.register_script((LUA_DIR / "sweep_tombstones.lua").read_text())
+        self._ticker = self.redis.register_script((LUA_DIR / "ticker.lua").read_text())
 
     # --- keys ---------------------------------------------------------------------------------
     def base(self, campaign_id: int) -> str:
@@ -151,7 +338,7 @@ class Store:
         return f"{self.base(campaign_id)}:lease:{shard_id}"
 
     # --- campaign state -----------------------------------------------------------------------
-    def ensure_meta(self, campaign_id: int) -> dict[str, str]:
+    def ensure_meta(self, campaign_id: int) -> CampaignMeta:
         """The campaign's meta hash, created empty (nothing live, "recalculating") if missing.
 
         A missing meta hash means a new campaign or a Redis that lost its data: either way the
@@ -160,7 +347,7 @@ class Store:
         self._generation(
             keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), "reset", new_epoch()]
         )
-        return self.meta(campaign_id)
+        return self.campaign_meta(campaign_id)
 
     def start_generation(
         self, campaign_id: int, *, specs: str, plan: str, reason: str, replace: bool = False
@@ -203,7 +390,11 @@ class Store:
         )
 
     def meta(self, campaign_id: int) -> dict[str, str]:
+        """The raw meta hash (tests and debugging; code reads campaign_meta)."""
         return self.redis.hgetall(self.meta_key(campaign_id))
+
+    def campaign_meta(self, campaign_id: int) -> CampaignMeta:
+        return CampaignMeta(self.redis.hgetall(self.meta_key(campaign_id)))
 
     def set_meta(self, campaign_id: int, **fields: Any) -> bool:
         """Set meta fields of a campaign that has state; False (nothing written) if it has none.
@@ -215,6 +406,33 @@ class Store:
         for name, value in fields.items():
             args += [name, str(value)]
         return bool(self._meta(keys=[self.meta_key(campaign_id)], args=args))
+
+    def report(self, campaign_id: int, *, status: str | None = None, last_error: str | None = None) -> bool:
+        """The campaign's ingestion status and last error (False when its state is gone)."""
+        fields: dict[str, Any] = {"status_at": time.time()}
+        if status is not None:
+            fields["status"] = status
+        if last_error is not None:
+            fields["last_error"] = last_error
+        return self.set_meta(campaign_id, **fields)
+
+    def flag_rebuild(self, campaign_id: int, reason: str) -> bool:
+        """Records were lost: the campaign needs a rebuild, loudly (False when its state is gone)."""
+        now = time.time()
+        return self.set_meta(
+            campaign_id,
+            status="needs_rebuild",
+            rebuild_reason=reason,
+            rebuild_requested_at=now,
+            status_at=now,
+        )
+
+    def set_rebuild_reason(self, campaign_id: int, reason: str) -> bool:
+        return self.set_meta(campaign_id, rebuild_reason=reason)
+
+    def record_stream(self, campaign_id: int, stream_arn: str) -> bool:
+        """The stream the campaign's state follows (False when its state is gone)."""
+        return self.set_meta(campaign_id, stream_arn=stream_arn, stream=stream_key(stream_arn))
 
     def record_shards(self, campaign_id: int, stream: str, shard_ids: Iterable[str]) -> int | None:
         """Record shards as known (START) unless already recorded; None if the state is gone."""
@@ -254,47 +472,25 @@ class Store:
         owner, fence); position: the shard checkpoint the batch moves from and to; records: how
         many stream records the batch stands for (added to the campaign's count).
         """
-        changes = list(changes)
         payload: dict[str, Any] = {
             "gens": list(gens),
             "changes": [[c.item_key, c.sequence, _wire(c.contributions)] for c in changes],
             "rejects": [json.dumps(r, default=str) for r in rejects],
             "reject_cap": settings.INGEST_REJECTS_KEPT,
             "stats": {k: str(v) for k, v in (stats or {}).items()},
-        }  # absent, not null: Lua's cjson turns null into a truthy userdata
+        }  # optional parts absent, not null: Lua's cjson turns null into a truthy userdata
         if expect:
             payload["expect"] = expect
         if lease:
             payload["lease"] = dict(zip(("name", "owner", "fence"), lease, strict=True))
         if position:
-            payload["position"] = {
-                "stream": position.stream,
-                "shard": position.shard,
-                "expect": position.expect or "",
-            }
-            if position.seq is not None:
-                payload["position"]["seq"] = position.seq
+            payload["position"] = position.wire()
         if records:
             payload["records"] = records
         raw = self._apply(
             keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(payload)]
         )
-        status = raw[0]
-        if status == "overflow":
-            marks = [part.split(":") for part in raw[1:]]
-            return ApplyResult(
-                status=status,
-                overflow=sorted(int(i) - 1 for how, i in marks if how == "n"),
-                left_out=sorted(int(i) - 1 for how, i in marks if how == "k"),
-            )
-        if status != "ok":
-            return ApplyResult(status=status, detail=" ".join(str(part) for part in raw[1:]))
-        metrics = {}
-        for slug, flat in zip(raw[4::2], raw[5::2], strict=False):
-            metrics[slug] = MetricValues.from_hash(dict(zip(flat[::2], flat[1::2], strict=False)))
-        return ApplyResult(
-            status="ok", version=int(raw[1]), applied=int(raw[2]), epoch=raw[3], metrics=metrics
-        )
+        return ApplyResult.from_script(raw)
 
     def snapshot(self, campaign_id: int, slugs: Iterable[str]) -> Snapshot:
         """Meta and values of the given metrics, read atomically in one round trip."""
@@ -304,15 +500,14 @@ class Store:
         pipe.hgetall(self.meta_key(campaign_id))
         for slug in slugs:
             pipe.hgetall(self.metric_key(campaign_id, gen, slug))
-        meta, *values = pipe.execute()
-        if meta.get("gen", "0") == "0":  # nothing live (being rebuilt): show no numbers, not zeros
-            return Snapshot(meta=meta, metrics={})
+        raw, *values = pipe.execute()
+        meta = CampaignMeta(raw)
+        if meta.live == "0":  # nothing live (being rebuilt): show no numbers, not zeros
+            return Snapshot(meta, metrics={})
         # (A generation swap between the two reads is caught by comparing the generation read.)
-        if meta.get("gen", "0") != gen:
+        if meta.live != gen:
             return self.snapshot(campaign_id, slugs)
-        return Snapshot(
-            meta=meta, metrics={s: MetricValues.from_hash(r) for s, r in zip(slugs, values, strict=False)}
-        )
+        return Snapshot(meta, {s: MetricValues.from_hash(r) for s, r in zip(slugs, values, strict=False)})
 
     # --- checkpoints and leases ---------------------------------------------------------------
     def checkpoints(self, campaign_id: int, stream: str) -> dict[str, str]:
@@ -362,6 +557,27 @@ class Store:
     def recent_rejects(self, campaign_id: int, limit: int = 50) -> list[dict[str, Any]]:
         raw = self.redis.lrange(f"{self.base(campaign_id)}:rejects", 0, limit - 1)
         return [json.loads(r) for r in raw]
+
+    # --- the recent gifts ticker (ingest/ticker.py) ---------------------------------------------
+    def ticker_keys(self, campaign_id: int) -> list[str]:
+        base = f"{self.base(campaign_id)}:ticker"
+        return [base, f"{base}:order", f"{base}:gone", f"{base}:gone:order", f"{base}:state"]
+
+    def apply_ticker(
+        self, campaign_id: int, ops: str, *, kept: int, gone_kept: int, list_id: str, seed: str
+    ) -> bool:
+        args = [kept, gone_kept, list_id, ops, seed]
+        return bool(self._ticker(keys=self.ticker_keys(campaign_id), args=args))
+
+    def read_ticker(self, campaign_id: int, limit: int, removed: int) -> tuple[Any, ...]:
+        """(newest members, stored entries, (list id, rev), newest removals), read at once."""
+        items, order, _, gone_order, state = self.ticker_keys(campaign_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrevrange(order, 0, limit - 1)
+        pipe.hgetall(items)
+        pipe.hmget(state, "id", "rev")
+        pipe.zrevrange(gone_order, 0, removed - 1)
+        return tuple(pipe.execute())
 
     # --- consumers ----------------------------------------------------------------------------
     def consumers_key(self) -> str:

@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from . import ports
 from .config import CampaignConfig, format_minor
 from .metrics import item_contribution
 from .records import INSERT, MODIFY, REMOVE, Change, RecordError, decode_record, lookup
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -151,80 +153,14 @@ def _truthy(value: Any) -> bool:
     return value is True
 
 
-# --- Redis -------------------------------------------------------------------------------------
-# One script per batch, so two consumers on two shards cannot interleave half-applied changes.
-# Sequence numbers are zero-padded digits of one width: string order is numeric order.
-APPLY_LUA = """
-local items, order, gone, gone_order, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local kept, gone_kept = tonumber(ARGV[1]), tonumber(ARGV[2])
-if ARGV[5] ~= '' and redis.call('EXISTS', state) == 0 then
-  -- Redis lost the list (restarted empty, flushed): start from the gifts this worker last saw.
-  for _, entry in ipairs(cjson.decode(ARGV[5])) do
-    if redis.call('HSETNX', items, entry['key'], cjson.encode(entry)) == 1 then
-      redis.call('ZADD', order, 0, entry['pos'] .. ':' .. entry['key'])
-    end
-  end
-end
-redis.call('HSETNX', state, 'id', ARGV[3])
-local changed = false
-local function drop(key, current)
-  redis.call('ZREM', order, current['pos'] .. ':' .. key)
-  redis.call('HDEL', items, key)
-  changed = true
-end
-for _, op in ipairs(cjson.decode(ARGV[4])) do
-  local kind, key, seq, entry = op[1], op[2], op[3], op[4]
-  local raw = redis.call('HGET', items, key)
-  local current = raw and cjson.decode(raw)
-  local removed = redis.call('HGET', gone, key)
-  if current and current['seq'] >= seq then
-    -- a duplicate or an older record: already reflected
-  elseif removed and removed >= seq then
-    -- older than the gift's refund
-  elseif kind == 'remove' then
-    if current then drop(key, current) end
-    redis.call('HSET', gone, key, seq)
-    redis.call('ZADD', gone_order, redis.call('HINCRBY', state, 'n', 1), key)
-  elseif kind == 'add' or (kind == 'update' and current) then
-    local pos = seq
-    if current and kind == 'update' then pos = current['pos'] end
-    if current and pos ~= current['pos'] then drop(key, current) end
-    entry['pos'], entry['seq'] = pos, seq
-    redis.call('HSET', items, key, cjson.encode(entry))
-    redis.call('ZADD', order, 0, pos .. ':' .. key)
-    changed = true
-  end
-end
-local size = redis.call('ZCARD', order)
-if size > kept then
-  for _, member in ipairs(redis.call('ZRANGE', order, 0, size - kept - 1)) do
-    redis.call('HDEL', items, string.sub(member, string.find(member, ':', 1, true) + 1))
-  end
-  redis.call('ZREMRANGEBYRANK', order, 0, size - kept - 1)
-end
-size = redis.call('ZCARD', gone_order)
-if size > gone_kept then
-  for _, key in ipairs(redis.call('ZRANGE', gone_order, 0, size - gone_kept - 1)) do
-    redis.call('HDEL', gone, key)
-  end
-  redis.call('ZREMRANGEBYRANK', gone_order, 0, size - gone_kept - 1)
-end
-if changed then redis.call('HINCRBY', state, 'rev', 1) end
-return changed and 1 or 0
-"""
-
-
 class TickerStore:
-    def __init__(self, store: Any = None):
-        from .store import Store  # Redis only at the edge: ticker_changes stays pure
+    """The campaign's ticker list in Redis, through the store (its script is ingest/lua/ticker.lua)."""
 
+    def __init__(self, store: Store | None = None):
         self.store = store or Store()
-        self.redis = self.store.redis
-        self._apply = self.redis.register_script(APPLY_LUA)
 
     def keys(self, campaign_id: int) -> list[str]:
-        base = f"{self.store.base(campaign_id)}:ticker"
-        return [base, f"{base}:order", f"{base}:gone", f"{base}:gone:order", f"{base}:state"]
+        return self.store.ticker_keys(campaign_id)
 
     def apply(self, campaign_id: int, changes: list[TickerChange], *, seed: str = "") -> bool:
         """Apply ticker changes atomically; True if the list changed.
@@ -232,11 +168,13 @@ class TickerStore:
         seed: the stored entries (JSON) of a list seen earlier, to start from if Redis lost it.
         """
         ops = [[c.kind, c.key, c.sequence, c.entry.public() if c.entry else {}] for c in changes]
-        return bool(
-            self._apply(
-                keys=self.keys(campaign_id),
-                args=[KEPT, GONE_KEPT, uuid.uuid4().hex[:12], json.dumps(ops), seed],
-            )
+        return self.store.apply_ticker(
+            campaign_id,
+            json.dumps(ops),
+            kept=KEPT,
+            gone_kept=GONE_KEPT,
+            list_id=uuid.uuid4().hex[:12],
+            seed=seed,
         )
 
     def snapshot(self, campaign_id: int, limit: int = KEPT) -> dict[str, Any]:
@@ -245,13 +183,7 @@ class TickerStore:
 
     def read(self, campaign_id: int, limit: int = KEPT) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The snapshot, and the entries as stored (what `apply` can be seeded with)."""
-        items, order, _, gone_order, state = self.keys(campaign_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zrevrange(order, 0, limit - 1)
-        pipe.hgetall(items)
-        pipe.hmget(state, "id", "rev")
-        pipe.zrevrange(gone_order, 0, REMOVED_SHOWN - 1)
-        members, stored, (list_id, rev), removed = pipe.execute()
+        members, stored, (list_id, rev), removed = self.store.read_ticker(campaign_id, limit, REMOVED_SHOWN)
         kept = [json.loads(raw) for raw in (stored.get(m.split(":", 1)[1]) for m in members) if raw]
         entries = [{name: data[name] for name in ("key", "name", "amount", "at", "pos")} for data in kept]
         return {"id": list_id or "", "rev": int(rev or 0), "entries": entries, "removed": removed}, kept
@@ -293,10 +225,8 @@ def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any 
             return
         ticker = TickerStore(store)
         if ticker.apply(config.id, changes, seed=_last_seen.get(config.id, "")):
-            from .ports import TickerChanged, publish  # (ports imports the store: not at module level)
-
             listing, stored = ticker.read(config.id)
             _last_seen[config.id] = json.dumps(stored)
-            publish(TickerChanged(config, listing))
+            ports.publish(ports.TickerChanged(config, listing))
     except Exception:  # noqa: BLE001 - see above: the ticker is never worth a stuck shard
         log.warning("ticker update for %s failed", config.slug, exc_info=True)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from ingest.consumer import MAINTAIN_SECONDS, Consumer
+from ingest.consumer import Consumer
+from ingest.generations import MAINTAIN_SECONDS
 
 
 def gift_item(number: int, name: str, amount: int) -> dict:

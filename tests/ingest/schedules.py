@@ -34,8 +34,9 @@ from ingest import streams
 from ingest.config import CampaignConfig, MetricDisplay
 from ingest.consumer import Consumer
 from ingest.metrics import MetricSpec, recount
-from ingest.rebuild import RebuildAbandoned, Scanner, rebuild_start
+from ingest.rebuild import RebuildAbandoned, rebuild_start
 from ingest.records import decode_image
+from ingest.scans import Scanner
 from ingest.store import SCAN_LEASE, Store, stream_key
 from tests.ingest.faultkit import redis_restore, redis_snapshot
 from tests.streamsim import StreamSim, stream_caught_up

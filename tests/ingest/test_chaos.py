@@ -51,9 +51,10 @@ class Workers:
     def kill_one(self, rng: random.Random) -> None:
         """SIGKILL a worker that has been up long enough to hold leases, wherever it is."""
         running = [n for n, c in enumerate(self.slots) if time.monotonic() - self.started_at[c.name] > 2.5]
+        holding = [n for n in running if self.leases_held_by(self.slots[n].name)]
         if not running:
             return
-        slot = rng.choice(running)
+        slot = rng.choice(holding or running)  # (a loaded machine starts workers slowly)
         victim = self.slots[slot]
         held = self.leases_held_by(victim.name)
         victim.signal(signal.SIGKILL)
@@ -118,10 +119,10 @@ def test_workers_killed_at_random_leave_the_aggregates_equal_to_a_recount(reques
     writer = threading.Thread(target=write_stream, args=(sim, written, counts), daemon=True)
     try:
         writer.start()
-        while not written.is_set() or workers.kills < MIN_KILLS:
+        while not written.is_set() or workers.kills_holding_leases < MIN_KILLS:
             time.sleep(rng.uniform(0.3, 1.2))
             workers.kill_one(rng)
-            assert time.monotonic() - started < 45, "the writer or the kills took too long"
+            assert time.monotonic() - started < 90, "the writer or the kills took too long"
         deadline = time.monotonic() + 25
         while not caught_up(store, campaign_id, sim):
             assert time.monotonic() < deadline, "the workers did not catch up after the last kill"
@@ -142,7 +143,7 @@ def test_workers_killed_at_random_leave_the_aggregates_equal_to_a_recount(reques
     assert counts["records"] >= RECORDS
     assert len(sim.shard_ids()) >= 8 + 16 + 32
     assert workers.kills >= MIN_KILLS
-    assert workers.kills_holding_leases >= MIN_KILLS - 2
+    assert workers.kills_holding_leases >= MIN_KILLS
     assert store.meta(campaign_id).get("status") != "needs_rebuild"
 
 

@@ -15,8 +15,9 @@ import pytest
 
 from fundraiser.selectors import campaign_config
 from ingest.consumer import Consumer, stream_key
-from ingest.rebuild import build_progress, rebuild_start, run_backfill
+from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import decode_image
+from ingest.scans import run_backfill
 from tests.ingest.faultkit import (  # noqa: F401 - fast_ingest is an autouse fixture
     aggregates,
     assert_matches_recount,

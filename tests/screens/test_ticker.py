@@ -187,7 +187,7 @@ def test_the_list_keeps_only_the_newest_gifts(config, ticker):
     ticker.apply(config.id, lines(config, *records))
     shown = names(ticker, config)
     assert len(shown) == KEPT and shown[0][0] == f"Donor {KEPT + 14}" and shown[-1][0] == "Donor 15"
-    keys = ticker.redis.hlen(ticker.keys(config.id)[0])
+    keys = ticker.store.redis.hlen(ticker.keys(config.id)[0])
     assert keys == KEPT  # the hash is trimmed with the order
 
 

@@ -1,0 +1,49 @@
+"""The layers run one way (docs/architecture.md), checked on the code's own imports.
+
+`dashboard` and `fundraiser` may use `ingest`; `ingest` imports neither, except its entry points
+(Celery tasks, management commands), which wire the layers together. `fundraiser` does not import
+`dashboard`. And no module imports itself back through others: no import cycles.
+"""
+
+from __future__ import annotations
+
+import grimp
+
+APPS = ("ingest", "fundraiser", "dashboard", "config")
+ENTRY_POINTS = ("ingest.tasks", "ingest.management")
+
+
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph(*APPS, include_external_packages=False)
+
+
+def imports_of(importer_package: str, imported_package: str, *, allowed: tuple[str, ...] = ()) -> list[str]:
+    found = []
+    g = graph()
+    for importer in sorted(g.find_descendants(importer_package) | {importer_package}):
+        if importer.startswith(allowed):
+            continue
+        for imported in sorted(g.find_modules_directly_imported_by(importer)):
+            if imported == imported_package or imported.startswith(imported_package + "."):
+                found.append(f"{importer} -> {imported}")
+    return found
+
+
+def test_the_engine_imports_neither_app_except_in_its_entry_points():
+    assert imports_of("ingest", "fundraiser", allowed=ENTRY_POINTS) == []
+    assert imports_of("ingest", "dashboard", allowed=ENTRY_POINTS) == []
+
+
+def test_the_configuration_app_does_not_import_the_pages():
+    assert imports_of("fundraiser", "dashboard") == []
+
+
+def test_no_module_imports_itself_back_through_others():
+    g = graph()
+    cycles = set()
+    for module in sorted(g.modules):
+        for imported in g.find_modules_directly_imported_by(module):
+            chain = g.find_shortest_chain(importer=imported, imported=module)
+            if chain:
+                cycles.add(" -> ".join((module, *chain)))
+    assert sorted(cycles) == []
