@@ -154,7 +154,9 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks: per client, per account
 AXES_CLIENT_IP_CALLABLE = "config.clients.client_ip"
-AXES_RESET_ON_SUCCESS = True
+# Not reset by a successful login: a staff member could otherwise clear the failed attempts made
+# against another account from the same address, and guess without limit.
+AXES_RESET_ON_SUCCESS = False
 AXES_HTTP_RESPONSE_CODE = 429
 
 # --- public endpoints: per-client caps (dashboard/limits.py) ------------------------------------

@@ -78,8 +78,5 @@ def progress_payload(*, items: int, estimate: int, done: bool) -> dict[str, Any]
     percent = 100 * items / max(estimate, items) if items else 0.0
     if done:
         percent = RECALCULATING_MAX_PERCENT
-    return {
-        "percent": round(min(percent, RECALCULATING_MAX_PERCENT), 1),
-        "items": items,
-        "estimate": estimate,
-    }
+    # Only the percentage leaves the server: the table's item count is not something pages show.
+    return {"percent": round(min(percent, RECALCULATING_MAX_PERCENT), 1)}

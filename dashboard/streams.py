@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ def open_stream(request: HttpRequest, *, channels: Iterable[str], watch: Watch |
         slot.release()
         return response
     response.streaming_content = GuardedStream(response.streaming_content, watch=watch, release=slot.release)
+    # A client gone before the body starts: Django cancels the task and never closes the response,
+    # and the body's finally never runs. The slot then goes back when the response is collected.
+    weakref.finalize(response, slot.release)
     return response
 
 

@@ -186,34 +186,40 @@ def blocked(request: HttpRequest, access: Access, *, as_json: bool = False) -> H
     )
 
 
-def kiosk_access(request: HttpRequest, token: str, *, as_json: bool = False) -> Access | HttpResponse:
-    """The screen of this token, or the answer to give instead (429 for a client that keeps guessing)."""
+def refuse_guess(request: HttpRequest, *, as_json: bool) -> HttpResponse | None:
+    """Count an unknown token; the answer for a client past its limit (None while under it)."""
     try:
         wait = guesses_blocked(request)
+        if not wait:
+            count_guess(request)
     except RedisError:
         wait = 0  # the limiter is down: screens keep working
         log.warning("kiosk token limiter unavailable (Redis)")
-    if wait:
-        if as_json:
-            return too_many("too many unknown screen links from this address", wait)
-        response = render(
-            request,
-            "dashboard/screen_message.html",
-            {
-                "title": "Too many attempts",
-                "text": "This address tried too many screen links. Try again in a few minutes.",
-                "state": "throttled",
-            },
-            status=429,
-        )
-        response["Retry-After"] = str(wait)
-        return response
+    if not wait:
+        return None
+    if as_json:
+        return too_many("too many unknown screen links from this address", wait)
+    context = {
+        "title": "Too many attempts",
+        "text": "This address tried too many screen links. Try again in a few minutes.",
+        "state": "throttled",
+    }
+    response = render(request, "dashboard/screen_message.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def kiosk_access(request: HttpRequest, token: str, *, as_json: bool = False) -> Access | HttpResponse:
+    """The screen of this token, or the answer to give instead (429 for a client that keeps guessing).
+
+    A known token (live, replaced or revoked) is always answered: tokens are 192 bits, so blocking
+    them protects nothing, while TVs left on old links share an address with the live screens.
+    """
     access = screen_access(token)
     if access.state == "unknown":
-        try:
-            count_guess(request)
-        except RedisError:
-            pass
+        refusal = refuse_guess(request, as_json=as_json)
+        if refusal is not None:
+            return refusal
     if access.state != "ok":
         return blocked(request, access, as_json=as_json)
     if hidden := access.screen.campaign.hides_numbers():

@@ -24,6 +24,33 @@ BOTO_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_ti
 
 USABLE_VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")  # the records carry the item's new state
 AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+# The errors DynamoDB and DynamoDB Streams answer with (API references, common errors).
+DYNAMODB_ERROR_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "ConditionalCheckFailedException",
+        "ExpiredIteratorException",
+        "ExpiredTokenException",
+        "IncompleteSignature",
+        "InternalFailure",
+        "InternalServerError",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "LimitExceededException",
+        "MissingAuthenticationToken",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ResourceInUseException",
+        "ResourceNotFoundException",
+        "SerializationException",
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "TrimmedDataAccessException",
+        "UnknownOperationException",
+        "UnrecognizedClientException",
+        "ValidationException",
+    }
+)
 AWS_ERROR_CODE = re.compile(r"[A-Z][A-Za-z0-9]{2,99}")  # ResourceNotFoundException, not "500"
 ERROR_TEXT_LIMIT = 300
 
@@ -82,7 +109,7 @@ def boto_clients(*, region: str, endpoint_url: str | None) -> tuple[Any, Any]:
     for client in clients:
         events = client.meta.events
         events.register("before-send", partial(_refuse_request, refusal=refusal, allowed=allowed))
-        events.register("after-call", _strip_foreign_error)
+        events.register("after-call", partial(_strip_foreign_error, aws=not kwargs.get("endpoint_url")))
     return clients
 
 
@@ -94,15 +121,19 @@ def _refuse_request(request: Any, *, refusal: str | None, allowed: list[str], **
         require_allowed(request.url, allowed)
 
 
-def _strip_foreign_error(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
-    """After an error response, keep DynamoDB's code and message only when DynamoDB wrote them."""
+def _strip_foreign_error(http_response: Any, parsed: dict[str, Any], *, aws: bool = True, **_: Any) -> None:
+    """After an error response, keep DynamoDB's code and message only when DynamoDB wrote them.
+
+    From AWS itself: its code and message. From an allowed local endpoint (DynamoDB Local, moto):
+    the code if it is one DynamoDB uses, never the message, which that server wrote."""
     if http_response is None or http_response.status_code < 300:
         return
     error = parsed.get("Error")
     if not isinstance(error, dict):
         return
-    if AWS_ERROR_CODE.fullmatch(str(error.get("Code") or "")):  # from a JSON body's __type
-        error["Message"] = _bounded(str(error.get("Message") or ""))
+    code = str(error.get("Code") or "")
+    if AWS_ERROR_CODE.fullmatch(code) and (aws or code in DYNAMODB_ERROR_CODES):  # a JSON __type
+        error["Message"] = _bounded(str(error.get("Message") or "")) if aws else ""
         return
     parsed["Error"] = {
         "Code": f"HTTP{http_response.status_code}",

@@ -37,7 +37,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     redis.call('ZADD', gone_order, redis.call('HINCRBY', state, 'n', 1), key)
   elseif kind == 'add' or (kind == 'update' and current) then
     local pos = seq
-    if current and kind == 'update' then pos = current['pos'] end
+    -- A correction keeps the gift's place and time: it is the same gift, not a new one.
+    if current and kind == 'update' then pos, entry['at'] = current['pos'], current['at'] end
     if current and pos ~= current['pos'] then drop(key, current) end
     entry['pos'], entry['seq'] = pos, seq
     redis.call('HSET', items, key, cjson.encode(entry))

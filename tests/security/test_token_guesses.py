@@ -30,11 +30,11 @@ def test_a_client_that_keeps_guessing_tokens_gets_429_for_a_while(client, screen
     blocked = guess(client, 5)
     assert blocked.status_code == 429 and "Too many attempts" in blocked.content.decode()
     assert 0 < int(blocked["Retry-After"]) <= settings.KIOSK_GUESS_WINDOW_SECONDS
-    # Even a right token: the guesser cannot tell which ones exist. JSON endpoints say 429 too.
-    assert client.get(f"/s/{screen_token}/", REMOTE_ADDR=GUESSER).status_code == 429
-    snapshot = client.get(f"/s/{screen_token}/snapshot.json", REMOTE_ADDR=GUESSER)
-    assert snapshot.status_code == 429 and snapshot.json()["retry_after"] > 0
-    # Screens elsewhere are not affected.
+    unknown = client.get(f"/s/{'x' * 32}/snapshot.json", REMOTE_ADDR=GUESSER)
+    assert unknown.status_code == 429 and unknown.json()["retry_after"] > 0
+    # A real screen behind the same address keeps working (192-bit tokens: refusing them would
+    # protect nothing and black out a venue's screens), and so do screens elsewhere.
+    assert client.get(f"/s/{screen_token}/", REMOTE_ADDR=GUESSER).status_code == 200
     assert client.get(f"/s/{screen_token}/", REMOTE_ADDR=VENUE).status_code == 200
 
 

@@ -564,9 +564,11 @@
   // Refunds and corrections apply to the rows shown, with their own keys.
   const REVEAL_MS = 600;
   const WAITING_MAX = 3;
+  const ARRIVAL_GRACE_S = 10; // a gift written this long before the newest seen still counts as new
+  const SEEN_KEPT = 500; // gifts remembered as shown (newest), so none is announced twice
   const ENTER_MAX_MS = 1000; // the entering animation (screen.css) is shorter: a bound if it never ends
   const tickerList = document.getElementById("ticker");
-  const ticker = { id: null, rev: -1, mark: null, markAt: -Infinity, waiting: [], timer: 0, revealedAt: -Infinity,
+  const ticker = { id: null, rev: -1, mark: null, markAt: -Infinity, seen: new Map(), waiting: [], timer: 0, revealedAt: -Infinity,
                   entering: null };
 
   function later(a, b) { // stream positions: digit strings, compared as numbers
@@ -596,8 +598,11 @@
     });
     ticker.waiting = ticker.waiting.filter(function (gift) { return !removed.has(gift.key); })
       .map(function (gift) { return corrected(gift.key, gift.pos) || gift; });
+    // New: a gift this screen has not seen, newer than what it has, or written within the last
+    // seconds (shards publish separately, so a gift can arrive after a later one from another).
     const arrived = ticker.mark === null || !hasPositions(entries) ? null : entries.filter(function (gift) {
-      return later(gift.pos, ticker.mark) || writtenAt(gift) > ticker.markAt;
+      return !ticker.seen.has(gift.key + "@" + gift.pos) &&
+        (later(gift.pos, ticker.mark) || writtenAt(gift) >= ticker.markAt - ARRIVAL_GRACE_S);
     });
     if (!arrived || (arrived.length > WAITING_MAX && !tickerList.children.length && !ticker.waiting.length)) {
       // The first list (or one from a server that sends no positions), or a burst of gifts into
@@ -632,7 +637,10 @@
     gifts.forEach(function (gift) {
       if (ticker.mark !== null && later(gift.pos, ticker.mark)) ticker.mark = gift.pos;
       ticker.markAt = Math.max(ticker.markAt, writtenAt(gift));
+      ticker.seen.delete(gift.key + "@" + gift.pos);
+      ticker.seen.set(gift.key + "@" + gift.pos, true); // (a Map keeps insertion order: oldest first)
     });
+    while (ticker.seen.size > SEEN_KEPT) ticker.seen.delete(ticker.seen.keys().next().value);
   }
 
   function scheduleReveal() {
