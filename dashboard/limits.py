@@ -13,6 +13,7 @@ A client is config.clients.client_ip: its address (an IPv6 client's /64), never 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -29,17 +30,36 @@ def too_many(error: str, retry_after: int) -> JsonResponse:
 
 
 # --- concurrent streams ----------------------------------------------------------------------------
+START_GRACE_SECONDS = 10.0  # a stream whose body has not started by then never will
+
+
 class StreamSlots:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: Counter[str] = Counter()
+        self._unstarted: list[StreamSlot] = []
 
     def take(self, client: str, limit: int) -> StreamSlot | None:
+        self._reap()
         with self._lock:
             if self._open[client] >= limit:
                 return None
             self._open[client] += 1
-        return StreamSlot(self, client)
+            slot = StreamSlot(self, client, taken_at=time.monotonic())
+            self._unstarted.append(slot)
+        return slot
+
+    def _reap(self) -> None:
+        """Give back slots whose stream never started: the client left while the view ran, and Django
+        cancelled the response without closing it (nothing else would ever release them)."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [s for s in self._unstarted if not s.started and now - s.taken_at > START_GRACE_SECONDS]
+            self._unstarted = [
+                s for s in self._unstarted if not s.started and s not in stale and not s.released
+            ]
+        for slot in stale:
+            slot.release()
 
     def give_back(self, client: str) -> None:
         with self._lock:
@@ -52,11 +72,16 @@ class StreamSlots:
             return self._open[client]
 
 
-@dataclass
+@dataclass(eq=False)
 class StreamSlot:
     slots: StreamSlots
     client: str
+    taken_at: float = 0.0
+    started: bool = field(default=False)  # its stream's body began: its end releases it
     released: bool = field(default=False)
+
+    def mark_started(self) -> None:
+        self.started = True
 
     def release(self) -> None:
         """Idempotent: called when the stream ends and again when Django closes the response."""

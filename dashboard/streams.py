@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -52,10 +51,11 @@ def open_stream(request: HttpRequest, *, channels: Iterable[str], watch: Watch |
     if not getattr(response, "streaming", False):  # an error answer: nothing stays open
         slot.release()
         return response
-    response.streaming_content = GuardedStream(response.streaming_content, watch=watch, release=slot.release)
-    # A client gone before the body starts: Django cancels the task and never closes the response,
-    # and the body's finally never runs. The slot then goes back when the response is collected.
-    weakref.finalize(response, slot.release)
+    # (A client gone before the body starts: Django cancels the task and never closes the response,
+    # and the body's finally never runs. Such a slot is given back by StreamSlots after a grace.)
+    response.streaming_content = GuardedStream(
+        response.streaming_content, watch=watch, release=slot.release, started=slot.mark_started
+    )
     return response
 
 
@@ -66,10 +66,18 @@ class GuardedStream:
     the slot is released in _run()'s finally; close() covers a body that was never iterated.
     """
 
-    def __init__(self, inner: AsyncIterator[bytes], *, watch: Watch | None, release: Callable[[], None]):
+    def __init__(
+        self,
+        inner: AsyncIterator[bytes],
+        *,
+        watch: Watch | None,
+        release: Callable[[], None],
+        started: Callable[[], None] = lambda: None,
+    ):
         self.inner = inner
         self.watch = watch
         self.release = release
+        self.started = started
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._run()
@@ -81,6 +89,7 @@ class GuardedStream:
         return self.watch is None or await sync_to_async(self.watch.still_open)()
 
     async def _run(self) -> AsyncIterator[bytes]:
+        self.started()
         deadline = self.watch.deadline if self.watch else None
         pending: asyncio.Future | None = None
         try:
