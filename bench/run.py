@@ -346,7 +346,7 @@ def main() -> int:
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
 
-    from tests.embedded import EmbeddedRedis
+    from devtools.embedded import EmbeddedRedis
 
     server = EmbeddedRedis().start()
     try:

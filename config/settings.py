@@ -170,7 +170,7 @@ HEALTH_TOKEN = env_str("HEALTH_TOKEN", "")
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6391, minimum=1)
 REDIS_URL = env_str("REDIS_URL", "")
 if not REDIS_URL:
-    from .embedded import ensure_redis
+    from devtools.embedded import ensure_redis
 
     ensure_redis(EMBEDDED_REDIS_PORT, VAR_DIR)
     REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"

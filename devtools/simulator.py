@@ -5,8 +5,8 @@ MODIFY in the stream), refunds (DeleteItem, a REMOVE) and, rarely, a malformed r
 "ten", or no amount) that the worker must set aside. Plain boto3, no Django, so it can be pointed at
 any table:
 
-    python -m fundraiser.simulator --table Donations --endpoint-url http://127.0.0.1:8001
-    python -m fundraiser.simulator --table Donations --region eu-west-1   # a real AWS table
+    python -m devtools.simulator --table Donations --endpoint-url http://127.0.0.1:8001
+    python -m devtools.simulator --table Donations --region eu-west-1   # a real AWS table
 
 Items look like the seed example, plus an id (the table's hash key) and a display name:
     {"id": "…", "email": "a@test.com", "name": "Ada L.", "donatedAt": "2019-08-07T07:26:56",
@@ -344,7 +344,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fundraiser.simulator", description=__doc__.split("\n\n")[0]
+        prog="python -m devtools.simulator", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--table", default=os.environ.get("DEMO_TABLE", "Donations"))
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))

@@ -28,7 +28,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,8 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from config.embedded import redis_command
 from config.env import ConfigError, env_float, env_int, env_str
+from devtools.embedded import LOCALHOST, port_open, port_taken, redis_command
 
 from . import simulator
 
@@ -208,7 +207,7 @@ def worker_command(config: DemoConfig) -> list[str]:
 
 def web_command(config: DemoConfig) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", "config.asgi_demo:application",
+        sys.executable, "-m", "uvicorn", "devtools.asgi:application",
         "--host", "127.0.0.1", "--port", str(config.web_port),
         "--lifespan", "off", "--no-access-log",
         # Open SSE streams never end by themselves: without this uvicorn ignores SIGTERM.
@@ -250,23 +249,6 @@ def command_line(pid: int) -> str | None:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
-
-
-# --- ports ----------------------------------------------------------------------------------------
-def port_taken(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 # --- the demo -------------------------------------------------------------------------------------
@@ -362,7 +344,7 @@ class Demo:
     def wait_for(self, name: str, port: int) -> None:
         child = next(c for c in self.children if c.name == name)
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not port_open(port):
+        while not port_open(LOCALHOST, port):
             if child.process.poll() is not None:
                 raise DemoError(
                     f"{name} exited with code {child.process.returncode} while starting; "
@@ -407,7 +389,7 @@ class Demo:
         except (OSError, ValueError):
             return
         demo_pid = state.get("demo")
-        if demo_pid and demo_pid != os.getpid() and "fundraiser.demo" in (command_line(demo_pid) or ""):
+        if demo_pid and demo_pid != os.getpid() and "devtools.demo" in (command_line(demo_pid) or ""):
             raise DemoError(
                 f"another demo is running (pid {demo_pid}) with {self.config.var_dir}; "
                 "stop it first (Ctrl-C in its terminal)"
