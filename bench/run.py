@@ -134,34 +134,10 @@ def describe(batches: list[Batch]) -> str:
 
 # --- ours -----------------------------------------------------------------------------------------
 def campaign(campaign_id: int):
-    """The seed article's campaign (as tests/factories.make_campaign), without the database."""
-    from ingest.config import CampaignConfig, GoalConfig, MetricDisplay
-    from ingest.metrics import MetricSpec
+    """The demo campaign (devtools/campaign.py, as the tests configure it), without the database."""
+    from devtools.campaign import DemoCampaign
 
-    specs = (
-        MetricSpec.build(
-            slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
-        ),
-        MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-        MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
-    )
-    displays = {
-        "raised": MetricDisplay("raised", "Raised", 2, True),
-        "gifts": MetricDisplay("gifts", "Gifts", 0, False),
-        "donors": MetricDisplay("donors", "Donors", 0, False),
-    }
-    return CampaignConfig(
-        id=campaign_id,
-        slug=f"bench-{campaign_id}",
-        name="Bench",
-        currency="USD",
-        table_name="Donations",
-        region="us-east-1",
-        endpoint_url="",
-        specs=specs,
-        displays=displays,
-        goal=GoalConfig("raised", "", 5_000_000, "Goal"),
-    )
+    return DemoCampaign(slug=f"bench-{campaign_id}", name="Bench").engine_config(campaign_id)
 
 
 class Ours:

@@ -22,58 +22,32 @@ Environment, defaults in brackets (all servers listen on 127.0.0.1 only):
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import random
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from config.env import ConfigError, env_float, env_int, env_str
-from devtools.embedded import LOCALHOST, port_open, port_taken, redis_command
 
-from . import simulator
+from . import seed, simulator
+from .campaign import DemoCampaign
+from .children import Child, command_line, load_run, save_run, stop_groups
+from .embedded import LOCALHOST, port_open, port_taken, redis_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-CAMPAIGN_SLUG = "demo"
-GOAL = Decimal("50000.00")
+CAMPAIGN_SLUG = DemoCampaign().slug
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 BURST = 12  # donations written at once, so the page has numbers as soon as the worker reads
-DEMO_METRICS = {
-    "raised": {
-        "label": "Raised",
-        "aggregation": "sum",
-        "value_path": "amount",
-        "group_by_path": "platform",
-        "decimal_places": 2,
-        "is_money": True,
-    },
-    "gifts": {
-        "label": "Gifts",
-        "aggregation": "count",
-        "group_by_path": "platform",
-        "decimal_places": 0,
-        "is_money": False,
-    },
-    "donors": {
-        "label": "Donors",
-        "aggregation": "count_distinct",
-        "value_path": "email",
-        "decimal_places": 0,
-        "is_money": False,
-    },
-}
 
 
 class DemoError(RuntimeError):
@@ -119,77 +93,35 @@ class DemoConfig:
         )
 
     @property
+    def redis_target(self) -> str:
+        """The Redis every process uses: the given one, or the embedded one."""
+        return self.redis_url or f"redis://{LOCALHOST}:{self.redis_port}/0"
+
+    @property
+    def dynamodb_target(self) -> str:
+        return self.dynamodb_url or f"http://{LOCALHOST}:{self.dynamodb_port}"
+
+    @property
     def run_dir(self) -> Path:
         return self.var_dir / "demo"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
+        return f"http://{LOCALHOST}:{self.web_port}"
 
     @property
     def page_url(self) -> str:
         return f"{self.base_url}/c/{CAMPAIGN_SLUG}/"
 
 
-# --- child processes ------------------------------------------------------------------------------
-PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the demo is killed outright (SIGKILL), the kernel sends
-    # this child SIGTERM, so nothing outlives it even without our clean-up.
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Child:
-    """A server the demo started, in its own process group (so signals reach its own children)."""
-
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_path: Path, marker: str):
-        self.name = name
-        self.marker = marker  # text its command line shows, to recognise it in a later run
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=BASE_DIR,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def running(self) -> bool:
-        return self.process.poll() is None or group_alive(self.pid)
-
-    def signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return "\n".join("    " + line for line in text)
-
-
+# --- the servers ----------------------------------------------------------------------------------
 # fmt: off
 def redis_server_command(config: DemoConfig) -> list[str]:
     return redis_command(config.redis_port, config.run_dir, daemonize=False, log_to_stdout=True)
 
 
 def dynamodb_command(config: DemoConfig) -> list[str]:
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.dynamodb_port)]
+    return [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(config.dynamodb_port)]
 
 
 def worker_command(config: DemoConfig) -> list[str]:
@@ -208,7 +140,7 @@ def worker_command(config: DemoConfig) -> list[str]:
 def web_command(config: DemoConfig) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "devtools.asgi:application",
-        "--host", "127.0.0.1", "--port", str(config.web_port),
+        "--host", LOCALHOST, "--port", str(config.web_port),
         "--lifespan", "off", "--no-access-log",
         # Open SSE streams never end by themselves: without this uvicorn ignores SIGTERM.
         "--timeout-graceful-shutdown", "2",
@@ -216,39 +148,31 @@ def web_command(config: DemoConfig) -> list[str]:
 # fmt: on
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_children(children: list[Child], timeout: float) -> list[Child]:
-    """SIGTERM each process group, wait, then SIGKILL what is left; returns the ones killed."""
-    for child in children:
-        child.signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(child.running() for child in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    killed = [child for child in children if child.running()]
-    for child in killed:
-        child.signal(signal.SIGKILL)
-    for child in children:
-        try:
-            child.process.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-    return killed
-
-
-def command_line(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return None
+def child_env(config: DemoConfig) -> dict[str, str]:
+    """This process's environment for every process of the demo (this one included)."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "REDIS_URL": config.redis_target,  # every process must share one Redis
+            "FUNDRAISER_VAR_DIR": str(config.var_dir),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "AWS_DEFAULT_REGION": config.region,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    # A local demo: debug pages and a key kept in the var dir, unless the caller says otherwise;
+    # the campaign may name the demo's own DynamoDB and nothing else.
+    env.setdefault("DJANGO_DEBUG", "1")
+    env.setdefault("INGEST_ALLOWED_ENDPOINTS", urlsplit(config.dynamodb_target).netloc)
+    if not config.dynamodb_url:
+        # moto accepts any credentials; never hand it real ones, nor wait on a profile or SSO.
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.pop(name, None)
+        env.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
+    else:
+        env.setdefault("AWS_ACCESS_KEY_ID", "demo")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
+    return env
 
 
 # --- the demo -------------------------------------------------------------------------------------
@@ -271,15 +195,25 @@ class Demo:
         config.run_dir.mkdir(parents=True, exist_ok=True)
         self.stop_leftovers()
         self.check_ports()
-        redis_url = config.redis_url or f"redis://127.0.0.1:{config.redis_port}/0"
-        dynamodb_url = config.dynamodb_url or f"http://127.0.0.1:{config.dynamodb_port}"
-        env = self.child_env(redis_url, dynamodb_url)
+        env = child_env(config)
         if not config.redis_url:
             self.spawn("redis", redis_server_command(config), env, marker="redis-server")
         if not config.dynamodb_url:
             self.spawn("dynamodb", dynamodb_command(config), env, marker="moto.server")
-
         os.environ.update(env)  # this process uses the same Redis, database and credentials
+        table = self.prepare()
+        self.spawn("worker", worker_command(config), env, marker="celery")
+        self.spawn("web", web_command(config), env, marker="uvicorn")
+        self.simulator = simulator.Simulator(table, rng=random.Random())
+        self.simulator_thread = threading.Thread(target=self.simulate, name="simulator", daemon=True)
+        self.simulator_thread.start()
+        self.wait_for("web", config.web_port)
+        self.print_banner()
+
+    def prepare(self) -> Any:
+        """Migrates the database, then (once the stores answer) writes the table, campaign, screens
+        and admin login; returns the table (a boto3 Table resource)."""
+        config = self.config
         step(f"migrating the database in {config.var_dir}")
         import django
         from django.core.management import call_command
@@ -291,54 +225,26 @@ class Demo:
             self.wait_for("redis", config.redis_port)
         if not config.dynamodb_url:
             self.wait_for("dynamodb", config.dynamodb_port)
-        dynamodb = simulator.dynamodb_resource(region=config.region, endpoint_url=dynamodb_url)
+        dynamodb = simulator.dynamodb_resource(region=config.region, endpoint_url=config.dynamodb_target)
         fresh_table = simulator.ensure_table(dynamodb, config.table)
-        step(f"table {config.table} {'created' if fresh_table else 'found'} at {dynamodb_url}")
-        ensure_campaign(config, endpoint_url=dynamodb_url, fresh_table=fresh_table)
-        self.screens = ensure_screens(config)
-        ensure_admin(config.admin_user, config.admin_password)
-
-        self.spawn("worker", worker_command(config), env, marker="celery")
-        self.spawn("web", web_command(config), env, marker="uvicorn")
-
-        self.simulator = simulator.Simulator(dynamodb.Table(config.table), rng=random.Random())
-        self.simulator_thread = threading.Thread(target=self.simulate, name="simulator", daemon=True)
-        self.simulator_thread.start()
-        self.wait_for("web", config.web_port)
-        self.print_banner(redis_url, dynamodb_url)
-
-    def child_env(self, redis_url: str, dynamodb_url: str) -> dict[str, str]:
-        config = self.config
-        env = dict(os.environ)
-        env.update(
-            {
-                "REDIS_URL": redis_url,  # every process must share one Redis
-                "FUNDRAISER_VAR_DIR": str(config.var_dir),
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "AWS_DEFAULT_REGION": config.region,
-                "PYTHONUNBUFFERED": "1",
-            }
+        step(f"table {config.table} {'created' if fresh_table else 'found'} at {config.dynamodb_target}")
+        campaign = seed.ensure_campaign(
+            table=config.table,
+            region=config.region,
+            endpoint_url=config.dynamodb_target,
+            fresh_table=fresh_table,
         )
-        # A local demo: debug pages and a key kept in the var dir, unless the caller says otherwise;
-        # the campaign may name the demo's own DynamoDB and nothing else.
-        env.setdefault("DJANGO_DEBUG", "1")
-        env.setdefault("INGEST_ALLOWED_ENDPOINTS", urlsplit(dynamodb_url).netloc)
-        if not config.dynamodb_url:
-            # moto accepts any credentials; never hand it real ones, nor wait on a profile or SSO.
-            for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
-                env.pop(name, None)
-            env.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
-        else:
-            env.setdefault("AWS_ACCESS_KEY_ID", "demo")
-            env.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
-        return env
+        seed.dress_for_screens(campaign, base_url=config.base_url)
+        self.screens = seed.ensure_screens(campaign, base_url=config.base_url, run_dir=config.run_dir)
+        seed.ensure_admin(config.admin_user, config.admin_password)
+        return dynamodb.Table(config.table)
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str], *, marker: str) -> None:
         log_path = self.config.run_dir / f"{name}.log"
         log_path.write_bytes(b"")
         child = Child(name, argv, env=env, log_path=log_path, marker=marker)
         self.children.append(child)
-        self.save_state()
+        save_run(self.state_path, self.children)
         step(f"started {name:<8} pid {child.pid:<7} log {relative(log_path)}")
 
     def wait_for(self, name: str, port: int) -> None:
@@ -375,42 +281,17 @@ class Demo:
                     f"Stop that program, or choose another port: {variable}=<port> make demo"
                 )
 
-    # --- leftovers of a run that could not clean up (e.g. killed with SIGKILL) ------------------
-    def save_state(self) -> None:
-        state = {
-            "demo": os.getpid(),
-            "children": [{"name": c.name, "pid": c.pid, "marker": c.marker} for c in self.children],
-        }
-        self.state_path.write_text(json.dumps(state))
-
     def stop_leftovers(self) -> None:
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return
-        demo_pid = state.get("demo")
+        """Stops what a run that could not clean up (killed with SIGKILL) left running."""
+        demo_pid, leftovers = load_run(self.state_path)
         if demo_pid and demo_pid != os.getpid() and "devtools.demo" in (command_line(demo_pid) or ""):
             raise DemoError(
                 f"another demo is running (pid {demo_pid}) with {self.config.var_dir}; "
                 "stop it first (Ctrl-C in its terminal)"
             )
-        leftovers = []
-        for entry in state.get("children", []):
-            pid = int(entry.get("pid", 0))
-            if pid > 0 and entry.get("marker", "?") in (command_line(pid) or ""):
-                leftovers.append(entry)
-                try:
-                    os.killpg(pid, signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while any(group_alive(e["pid"]) for e in leftovers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for entry in leftovers:
-            if group_alive(entry["pid"]):
-                os.killpg(entry["pid"], signal.SIGKILL)
+        stop_groups(leftovers, STOP_TIMEOUT)
         if leftovers:
-            step("stopped leftovers of an earlier run: " + ", ".join(e["name"] for e in leftovers))
+            step("stopped leftovers of an earlier run: " + ", ".join(g.name for g in leftovers))
         self.state_path.unlink(missing_ok=True)
 
     # --- running --------------------------------------------------------------------------------
@@ -438,16 +319,10 @@ class Demo:
             time.sleep(0.2)
 
     def status_line(self) -> str:
-        counts = self.simulator.counts if self.simulator else {}
-        wrote = (
-            f"simulator wrote {sum(counts.values())} ({counts.get('donation', 0)} gifts, "
-            f"{counts.get('correction', 0) + counts.get('fix', 0)} corrections, "
-            f"{counts.get('refund', 0)} refunds, {counts.get('malformed', 0)} malformed)"
-        )
         elapsed = f"[{time.monotonic() - self.started:5.0f}s]"
+        wrote = self.simulator_summary()
         try:
-            url = f"{self.config.base_url}/c/{CAMPAIGN_SLUG}/snapshot.json"
-            with urllib.request.urlopen(url, timeout=3) as response:
+            with urllib.request.urlopen(f"{self.config.page_url}snapshot.json", timeout=3) as response:
                 snapshot = json.load(response)
         except (OSError, ValueError) as exc:
             return f"{elapsed} page not answering ({exc}); {wrote}"
@@ -460,31 +335,35 @@ class Demo:
         )
         return f"{elapsed} {page}; {wrote}"
 
-    def print_banner(self, redis_url: str, dynamodb_url: str) -> None:
+    def simulator_summary(self) -> str:
+        counts = self.simulator.counts if self.simulator else {}
+        return (
+            f"simulator wrote {sum(counts.values())} ({counts.get('donation', 0)} gifts, "
+            f"{counts.get('correction', 0) + counts.get('fix', 0)} corrections, "
+            f"{counts.get('refund', 0)} refunds, {counts.get('malformed', 0)} malformed)"
+        )
+
+    def print_banner(self) -> None:
         config = self.config
         redis_note = "" if config.redis_url else " (embedded)"
         dynamodb_note = "" if config.dynamodb_url else " (embedded moto)"
         rule = "─" * 72
-        print(
-            "\n".join(
-                [
-                    rule,
-                    f"  Live goal page   {config.page_url}",
-                    f"  Snapshot JSON    {config.page_url}snapshot.json",
-                    "  Display screens (kiosk links, no login)",
-                    *(f"    {layout:<14} {url}" for layout, url in self.screens),
-                    f"  Admin            {config.base_url}/admin/",
-                    f"    username       {config.admin_user}",
-                    f"    password       {config.admin_password}",
-                    f"  Redis            {redis_url}{redis_note}",
-                    f"  DynamoDB         {dynamodb_url}{dynamodb_note}, table {config.table}",
-                    f"  Logs             {relative(config.run_dir)}/*.log",
-                    "  Ctrl-C stops everything.",
-                    rule,
-                ]
-            ),
-            flush=True,
-        )
+        lines = [
+            rule,
+            f"  Live goal page   {config.page_url}",
+            f"  Snapshot JSON    {config.page_url}snapshot.json",
+            "  Display screens (kiosk links, no login)",
+            *(f"    {layout:<14} {url}" for layout, url in self.screens),
+            f"  Admin            {config.base_url}/admin/",
+            f"    username       {config.admin_user}",
+            f"    password       {config.admin_password}",
+            f"  Redis            {config.redis_target}{redis_note}",
+            f"  DynamoDB         {config.dynamodb_target}{dynamodb_note}, table {config.table}",
+            f"  Logs             {relative(config.run_dir)}/*.log",
+            "  Ctrl-C stops everything.",
+            rule,
+        ]
+        print("\n".join(lines), flush=True)
 
     # --- stop -----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -499,95 +378,11 @@ class Demo:
         # leases in Redis), then the stores they use.
         apps = [c for c in self.children if c.name in ("web", "worker")]
         stores = [c for c in self.children if c not in apps]
-        killed = stop_children(apps, STOP_TIMEOUT) + stop_children(stores, STOP_TIMEOUT)
+        killed = stop_groups(apps, STOP_TIMEOUT) + stop_groups(stores, STOP_TIMEOUT)
         for child in killed:
             step(f"{child.name} did not stop within {STOP_TIMEOUT:.0f}s and was killed")
         self.state_path.unlink(missing_ok=True)
         step("stopped " + ", ".join(f"{c.name} (pid {c.pid})" for c in self.children))
-
-
-def ensure_campaign(config: DemoConfig, *, endpoint_url: str, fresh_table: bool) -> None:
-    """The demo campaign, its metrics and its headline goal; edits made in the admin are kept."""
-    from fundraiser.models import Campaign, Goal, Metric
-
-    source = {
-        "table_name": config.table,
-        "region": config.region,
-        "endpoint_url": endpoint_url,
-        "is_active": True,
-    }
-    campaign, _ = Campaign.objects.update_or_create(
-        slug=CAMPAIGN_SLUG,
-        defaults=source,
-        create_defaults={**source, "name": "Spring Appeal (demo)", "currency": "USD", "goal_amount": GOAL},
-    )
-    metrics = {
-        slug: Metric.objects.get_or_create(campaign=campaign, slug=slug, defaults=fields)[0]
-        for slug, fields in DEMO_METRICS.items()
-    }
-    if campaign.headline_goal_id is None:
-        campaign.headline_goal = Goal.objects.create(metric=metrics["raised"], target=GOAL, label="Goal")
-        campaign.save(update_fields=["headline_goal"])
-    if fresh_table:
-        forget_campaign_state(campaign.pk)
-
-
-def ensure_screens(config: DemoConfig) -> list[tuple[str, str]]:
-    """One display screen per layout, with milestones to celebrate; returns (layout, kiosk URL).
-
-    Only a digest of each token is stored, so the tokens are kept in the run directory and reused
-    while they still match (a screen's link then survives a restart of the demo).
-    """
-    from fundraiser.models import Campaign, Milestone, Screen
-
-    campaign = Campaign.objects.get(slug=CAMPAIGN_SLUG)
-    if not campaign.donation_url:
-        campaign.donation_url = "https://example.org/give"
-        campaign.logo_url = f"{config.base_url}/static/dashboard/demo-logo.svg"
-        campaign.save(update_fields=["donation_url", "logo_url"])
-    if not campaign.milestones.exists():
-        for amount, label in (
-            (10_000, "First ten thousand"),
-            (25_000, "Halfway"),
-            (75_000, "Stretch: a new van"),
-        ):
-            Milestone.objects.create(campaign=campaign, amount=Decimal(amount), label=label)
-    saved_path = config.run_dir / "screens.json"
-    saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
-    urls = []
-    for layout, _ in Screen.LAYOUTS:
-        screen = Screen.objects.filter(campaign=campaign, layout=layout).first() or Screen(
-            campaign=campaign, name=f"Demo {layout}", layout=layout
-        )
-        token = saved.get(layout, "")
-        if not screen.pk or not token or not screen.token_matches(token) or screen.is_revoked:
-            token = screen.issue_token()
-            screen.revoked_at = None
-            screen.save()
-        saved[layout] = token
-        urls.append((layout, f"{config.base_url}/s/{token}/"))
-    saved_path.write_text(json.dumps(saved))
-    saved_path.chmod(0o600)
-    return urls
-
-
-def forget_campaign_state(campaign_id: int) -> None:
-    """A new (empty) table: totals kept in Redis from an earlier run's table no longer apply."""
-    from ingest.store import Store
-
-    store = Store()
-    keys = list(store.redis.scan_iter(match=f"{store.base(campaign_id)}*", count=1000))
-    if keys:
-        store.redis.delete(*keys)
-
-
-def ensure_admin(username: str, password: str) -> None:
-    from django.contrib.auth import get_user_model
-
-    user, _ = get_user_model().objects.get_or_create(username=username)
-    user.is_staff = user.is_superuser = user.is_active = True
-    user.set_password(password)
-    user.save()
 
 
 def step(message: str) -> None:
