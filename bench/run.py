@@ -20,6 +20,7 @@ import os
 import pstats
 import random
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -50,6 +51,7 @@ def configure_django(redis_url: str) -> None:
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("DJANGO_SECRET_KEY", secrets.token_urlsafe(50)),  # DEBUG stays off, as in production
     ):
         os.environ.setdefault(name, value)
     import django
@@ -171,20 +173,7 @@ class Ours:
         changes, rejects, decoded = self.consumer.translate(self.config, self.gens, self.shard_id, records)
         last = decoded[-1]
         translated = clock()
-        stats = {
-            "status_at": time.time(),
-            "last_record_at": last.created_at,
-            "last_applied_at": time.time(),
-            f"shard:{self.shard_id}": json.dumps(
-                {
-                    "seq": records[-1]["dynamodb"]["SequenceNumber"],
-                    "created": last.created_at,
-                    "read_at": time.time(),
-                    "behind": True,
-                    "rps": 0.0,
-                }
-            ),
-        }
+        stats = shard_stats(self.shard_id, records[-1]["dynamodb"]["SequenceNumber"], last.created_at)
         result = self.store.apply_batch(
             self.config.id,
             changes=changes,
@@ -235,6 +224,18 @@ class Ours:
         if self.store.checkpoints(config.id, "bench").get(self.shard_id) != last_seq:
             problems.append("checkpoint is not the last record's sequence number")
         return problems
+
+
+def shard_stats(shard_id: str, seq: str, created_at: float | None) -> dict[str, Any]:
+    """The health fields a consumer writes with each batch (Consumer.apply's, for a shard behind)."""
+    now = time.time()
+    shard = {"seq": seq, "created": created_at, "read_at": now, "behind": True, "rps": 0.0}
+    return {
+        "status_at": now,
+        "last_record_at": created_at,
+        "last_applied_at": now,
+        f"shard:{shard_id}": json.dumps(shard),
+    }
 
 
 # --- the seed article's approach ------------------------------------------------------------------
