@@ -103,11 +103,12 @@ class DemoCampaign:
                 "goal_amount": self.goal,
             },
         )
-        headline, *_ = [
-            Metric.objects.get_or_create(campaign=campaign, slug=m.slug, defaults=m.model_fields())[0]
+        metrics = {
+            m.slug: Metric.objects.get_or_create(campaign=campaign, slug=m.slug, defaults=m.model_fields())[0]
             for m in METRICS
-        ]
+        }
         if campaign.headline_goal_id is None:
+            headline = metrics[RAISED.slug]
             campaign.headline_goal = Goal.objects.create(metric=headline, target=self.goal, label="Goal")
             campaign.save(update_fields=["headline_goal"])
         return campaign
