@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 demo: install
-	$(PY) -m fundraiser.demo
+	$(PY) -m devtools.demo
 
 test: install
 	$(PY) -m pytest

@@ -20,6 +20,7 @@ import os
 import pstats
 import random
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -50,6 +51,7 @@ def configure_django(redis_url: str) -> None:
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("DJANGO_SECRET_KEY", secrets.token_urlsafe(50)),  # DEBUG stays off, as in production
     ):
         os.environ.setdefault(name, value)
     import django
@@ -134,34 +136,10 @@ def describe(batches: list[Batch]) -> str:
 
 # --- ours -----------------------------------------------------------------------------------------
 def campaign(campaign_id: int):
-    """The seed article's campaign (as tests/factories.make_campaign), without the database."""
-    from ingest.config import CampaignConfig, GoalConfig, MetricDisplay
-    from ingest.metrics import MetricSpec
+    """The demo campaign (devtools/campaign.py, as the tests configure it), without the database."""
+    from devtools.campaign import DemoCampaign
 
-    specs = (
-        MetricSpec.build(
-            slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
-        ),
-        MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-        MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
-    )
-    displays = {
-        "raised": MetricDisplay("raised", "Raised", 2, True),
-        "gifts": MetricDisplay("gifts", "Gifts", 0, False),
-        "donors": MetricDisplay("donors", "Donors", 0, False),
-    }
-    return CampaignConfig(
-        id=campaign_id,
-        slug=f"bench-{campaign_id}",
-        name="Bench",
-        currency="USD",
-        table_name="Donations",
-        region="us-east-1",
-        endpoint_url="",
-        specs=specs,
-        displays=displays,
-        goal=GoalConfig("raised", "", 5_000_000, "Goal"),
-    )
+    return DemoCampaign(slug=f"bench-{campaign_id}", name="Bench").engine_config(campaign_id)
 
 
 class Ours:
@@ -179,9 +157,10 @@ class Ours:
         )
         store.set_meta(campaign_id, **{f"scan_done:{gen}": 1})  # as if its scan had run
         store.swap_generation(campaign_id, gen)
-        self.gens = Generations.from_meta(store.meta(campaign_id))
+        self.gens = Generations.from_meta(store.campaign_meta(campaign_id))
         # Held for the whole run: the consumer renews its leases between reads; the bench does not.
         self.fence = store.lease(campaign_id, shard_id, "take", OWNER, ttl_seconds=600)
+        self.checkpoint: str | None = None
         self.consumer = Consumer(store=store, consumer_id=OWNER, load_configs=list)
         self.seconds = Counter()  # per stage
 
@@ -193,37 +172,28 @@ class Ours:
         clock = time.perf_counter
         started = clock()
         from ingest.batches import translate
+        from ingest.store import Position
 
         changes, rejects, decoded, _ = translate(self.config, self.gens, self.shard_id, records)
         last = decoded[-1]
         translated = clock()
-        stats = {
-            "status_at": time.time(),
-            "last_record_at": last.created_at,
-            "last_applied_at": time.time(),
-            f"shard:{self.shard_id}": json.dumps(
-                {
-                    "seq": records[-1]["dynamodb"]["SequenceNumber"],
-                    "created": last.created_at,
-                    "read_at": time.time(),
-                    "behind": True,
-                    "rps": 0.0,
-                }
-            ),
-        }
+        stats = shard_stats(self.shard_id, records[-1]["dynamodb"]["SequenceNumber"], last.created_at)
         result = self.store.apply_batch(
             self.config.id,
             changes=changes,
             gens=self.gens.active,
-            expect=self.gens.expect,
+            expect={"gen": self.gens.live, "building": self.gens.building},
             rejects=rejects,
-            checkpoint=("bench", self.shard_id, records[-1]["dynamodb"]["SequenceNumber"]),
+            position=Position(
+                "bench", self.shard_id, self.checkpoint, records[-1]["dynamodb"]["SequenceNumber"]
+            ),
             lease=(self.shard_id, OWNER, self.fence),
             stats=stats,
             records=len(records),
         )
         if result.status != "ok":
             raise RuntimeError(f"apply_batch answered {result.status}")
+        self.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
         applied = clock()
         if result.metrics:
             publish(
@@ -261,6 +231,18 @@ class Ours:
         if self.store.checkpoints(config.id, "bench").get(self.shard_id) != last_seq:
             problems.append("checkpoint is not the last record's sequence number")
         return problems
+
+
+def shard_stats(shard_id: str, seq: str, created_at: float | None) -> dict[str, Any]:
+    """The health fields a consumer writes with each batch (Consumer.apply's, for a shard behind)."""
+    now = time.time()
+    shard = {"seq": seq, "created": created_at, "read_at": now, "behind": True, "rps": 0.0}
+    return {
+        "status_at": now,
+        "last_record_at": created_at,
+        "last_applied_at": now,
+        f"shard:{shard_id}": json.dumps(shard),
+    }
 
 
 # --- the seed article's approach ------------------------------------------------------------------
@@ -348,7 +330,7 @@ def main() -> int:
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
 
-    from tests.embedded import EmbeddedRedis
+    from devtools.embedded import EmbeddedRedis
 
     server = EmbeddedRedis().start()
     try:

@@ -1,6 +1,7 @@
 """One settings module, configured from environment variables with defaults that just work.
 
-See README.md ("Settings") for every variable.
+See README.md ("Settings") for every variable. Importing it reads the environment and nothing else:
+it starts no process (the embedded Redis of local runs is the entry points' job, config/local.py).
 """
 
 from __future__ import annotations
@@ -169,13 +170,10 @@ KIOSK_GUESS_WINDOW_SECONDS = env_int("KIOSK_GUESS_WINDOW_SECONDS", 300, minimum=
 HEALTH_TOKEN = env_str("HEALTH_TOKEN", "")
 
 # --- Redis: aggregates, checkpoints, leases, Celery broker and SSE fan-out ------------------
+# Unset: the embedded Redis on EMBEDDED_REDIS_PORT, which the entry points start (config/local.py).
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6391, minimum=1)
-REDIS_URL = env_str("REDIS_URL", "")
-if not REDIS_URL:
-    from .embedded import ensure_redis
-
-    ensure_redis(EMBEDDED_REDIS_PORT, VAR_DIR)
-    REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+REDIS_EMBEDDED = not env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ConfigError(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "fr")

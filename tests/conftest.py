@@ -27,7 +27,7 @@ def store(redis_client):
 
 @pytest.fixture(scope="session")
 def moto_server():
-    from tests.embedded import MotoServer
+    from devtools.embedded import MotoServer
 
     server = MotoServer().start()
     yield server

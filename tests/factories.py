@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import boto3
 
-from fundraiser.models import Campaign, Goal, Metric
+from devtools.campaign import DemoCampaign
+from fundraiser.models import Campaign
 
 
 def make_table(endpoint_url: str, name: str = "Donations", view_type: str | None = "NEW_AND_OLD_IMAGES"):
@@ -33,47 +34,11 @@ def make_campaign(
     slug: str = "gala",
     goal: Decimal = Decimal("1000.00"),
 ) -> Campaign:
-    """The seed article's campaign: total and per-platform sums, gift count, donors by email."""
-    campaign = Campaign.objects.create(
-        name="Spring Gala",
-        slug=slug,
-        currency="USD",
-        goal_amount=goal,
-        table_name=table_name,
-        region="us-east-1",
-        endpoint_url=endpoint_url,
+    """The demo campaign (devtools/campaign.py: raised by platform, gifts, donors) as "Spring Gala"."""
+    demo = DemoCampaign(
+        slug=slug, name="Spring Gala", goal=goal, table_name=table_name, endpoint_url=endpoint_url
     )
-    raised = Metric.objects.create(
-        campaign=campaign,
-        slug="raised",
-        label="Raised",
-        aggregation="sum",
-        value_path="amount",
-        group_by_path="platform",
-        decimal_places=2,
-    )
-    Metric.objects.create(
-        campaign=campaign,
-        slug="gifts",
-        label="Gifts",
-        aggregation="count",
-        group_by_path="platform",
-        decimal_places=0,
-        is_money=False,
-    )
-    Metric.objects.create(
-        campaign=campaign,
-        slug="donors",
-        label="Donors",
-        aggregation="count_distinct",
-        value_path="email",
-        decimal_places=0,
-        is_money=False,
-    )
-    headline = Goal.objects.create(metric=raised, target=goal, label="Goal")
-    campaign.headline_goal = headline
-    campaign.save()
-    return campaign
+    return demo.ensure()
 
 
 def scan_all(table) -> list[dict]:

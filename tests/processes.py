@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.embedded import free_port, wait_for_port
+from devtools.embedded import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

@@ -26,7 +26,7 @@ os.environ.setdefault("DJANGO_SERVE_STATIC", "1")
 os.environ.setdefault("INGEST_ALLOWED_ENDPOINTS", "127.0.0.1,localhost")
 
 if not os.environ.get("REDIS_URL"):
-    from tests.embedded import EmbeddedRedis
+    from devtools.embedded import EmbeddedRedis
 
     _redis = EmbeddedRedis().start()
     atexit.register(_redis.close)

@@ -2,14 +2,16 @@
 
 `dashboard` and `fundraiser` may use `ingest`; `ingest` imports neither, except its entry points
 (Celery tasks, management commands), which wire the layers together. `fundraiser` does not import
-`dashboard`. And no module imports itself back through others: no import cycles.
+`dashboard`. The dev tooling (`devtools`: demo, simulator, embedded servers) sits outside the
+product: only `config.local` reaches into it, to start an embedded Redis for local runs. And no
+module imports itself back through others: no import cycles.
 """
 
 from __future__ import annotations
 
 import grimp
 
-APPS = ("ingest", "fundraiser", "dashboard", "config")
+APPS = ("ingest", "fundraiser", "dashboard", "config", "devtools")
 ENTRY_POINTS = ("ingest.tasks", "ingest.management")
 
 
@@ -32,6 +34,11 @@ def imports_of(importer_package: str, imported_package: str, *, allowed: tuple[s
 def test_the_engine_imports_neither_app_except_in_its_entry_points():
     assert imports_of("ingest", "fundraiser", allowed=ENTRY_POINTS) == []
     assert imports_of("ingest", "dashboard", allowed=ENTRY_POINTS) == []
+
+
+def test_the_product_does_not_import_the_dev_tooling_but_to_start_a_local_redis():
+    for app in ("ingest", "fundraiser", "dashboard", "config"):
+        assert imports_of(app, "devtools", allowed=("config.local",)) == []
 
 
 def test_the_configuration_app_does_not_import_the_pages():

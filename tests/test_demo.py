@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.embedded import free_port
+from devtools.embedded import free_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -27,11 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class DemoRun:
-    """`python -m fundraiser.demo` as a child, with its output collected as it comes."""
+    """`python -m devtools.demo` as a child, with its output collected as it comes."""
 
     def __init__(self, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fundraiser.demo"],
+            [sys.executable, "-m", "devtools.demo"],
             cwd=REPO,
             env=env,
             text=True,

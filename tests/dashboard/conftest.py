@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from devtools.embedded import free_port, wait_for_port
 from ingest.config import CampaignConfig
 from ingest.consumer import Consumer
-from tests.embedded import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"

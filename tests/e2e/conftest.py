@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.embedded import EmbeddedRedis
+from devtools.embedded import EmbeddedRedis
 from tests.factories import make_table
 from tests.processes import migrate, process_env, seed_campaign, start_web, start_worker
 

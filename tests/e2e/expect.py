@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ingest.metrics import MetricSpec, recount
+from devtools.campaign import specs as demo_specs
+from ingest.metrics import recount
 from tests.factories import scan_all
 
-SPECS = (  # what tests.factories.make_campaign configures
-    MetricSpec.build(
-        slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
-    ),
-    MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-    MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
-)
+SPECS = demo_specs()  # what tests.factories.make_campaign configures
 
 
 def as_text(values: dict[str, int], places: int) -> dict[str, str]:

@@ -30,15 +30,18 @@ from typing import Any
 
 from botocore.config import Config
 
+from devtools import campaign
+from devtools.campaign import MetricDefinition
 from ingest import streams
-from ingest.config import CampaignConfig, MetricDisplay
+from ingest.config import CampaignConfig
 from ingest.consumer import Consumer
-from ingest.metrics import MetricSpec, recount
+from ingest.metrics import recount
 from ingest.rebuild import RebuildAbandoned, rebuild_start
 from ingest.records import decode_image
 from ingest.scans import Scanner
 from ingest.store import SCAN_LEASE, Store, stream_key
 from tests.ingest.faultkit import redis_restore, redis_snapshot
+from tests.metric_specs import PAID
 from tests.streamsim import StreamSim, stream_caught_up
 
 CAMPAIGN = 1
@@ -82,33 +85,13 @@ class Abandoned(Exception):
     """The worker process running a consumer died here."""
 
 
-def metric_specs(group_raised_by: str = "platform") -> tuple[MetricSpec, ...]:
-    return (
-        MetricSpec.build(
-            slug="raised",
-            aggregation="sum",
-            value_path="amount",
-            group_path=group_raised_by,
-            decimal_places=2,
-        ),
-        MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-        MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email"),
-        MetricSpec.build(
-            slug="paid",
-            aggregation="sum",
-            value_path="amount",
-            group_path="team",
-            filter_path="status",
-            filter_value="paid",
-            decimal_places=2,
-        ),
-    )
+def metrics(group_raised_by: str = "platform") -> tuple[MetricDefinition, ...]:
+    """The demo campaign's metrics (devtools/campaign.py), raised grouped as asked, and PAID."""
+    raised = dataclasses.replace(campaign.RAISED, group_by_path=group_raised_by)
+    return (raised, campaign.GIFTS, campaign.DONORS, PAID)
 
 
-def campaign_config(sim: StreamSim, specs: tuple[MetricSpec, ...]) -> CampaignConfig:
-    displays = {
-        s.slug: MetricDisplay(s.slug, s.slug, s.decimal_places, s.aggregation == "sum") for s in specs
-    }
+def campaign_config(sim: StreamSim, definitions: tuple[MetricDefinition, ...]) -> CampaignConfig:
     return CampaignConfig(
         id=CAMPAIGN,
         slug="schedule",
@@ -117,8 +100,8 @@ def campaign_config(sim: StreamSim, specs: tuple[MetricSpec, ...]) -> CampaignCo
         table_name=sim.table_name,
         region=sim.region,
         endpoint_url=sim.endpoint_url,
-        specs=specs,
-        displays=displays,
+        specs=campaign.specs(definitions),
+        displays=campaign.displays(definitions),
         goal=None,
     )
 
@@ -207,7 +190,7 @@ class Schedule:
             stream_enabled=self.rng.random() < 0.7,  # else: an existing table, its past in no stream
         )
         self.store = Store(client, prefix=prefix)
-        self.config = campaign_config(self.sim, metric_specs())
+        self.config = campaign_config(self.sim, metrics())
         self.now = 1000.0
         self.workers: list[Worker] = []
         self.started = 0
@@ -373,7 +356,7 @@ class Schedule:
 
     def do_group_by_change(self) -> None:
         group = self.rng.choice(("platform", "team", ""))
-        self.config = dataclasses.replace(self.config, specs=metric_specs(group))
+        self.config = dataclasses.replace(self.config, specs=campaign.specs(metrics(group)))
 
     def step_worker(self) -> str:
         if not self.workers:

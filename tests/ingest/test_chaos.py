@@ -11,12 +11,12 @@ import time
 import pytest
 import redis
 
+from devtools.embedded import EmbeddedRedis
 from fundraiser.selectors import campaign_config
 from ingest.consumer import stream_key
 from ingest.metrics import recount
 from ingest.records import decode_image
 from ingest.store import Store
-from tests.embedded import EmbeddedRedis
 from tests.factories import aggregates_settled, make_campaign
 from tests.processes import PYTHON, Child, migrate, process_env, seed_campaign
 from tests.streamsim import Donations, StreamSim, StreamSimServer, shard_of_iterator, stream_caught_up

@@ -15,21 +15,9 @@ from ingest.metrics import (
     recount,
 )
 from ingest.records import RecordError, decode_record
+from tests.metric_specs import DONORS, GIFTS, PHONE_RAISED, RAISED
 from tests.stream_fixtures import donations
 
-RAISED = MetricSpec.build(
-    slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
-)
-GIFTS = MetricSpec.build(slug="gifts", aggregation="count", group_path="platform")
-DONORS = MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email")
-PHONE_RAISED = MetricSpec.build(
-    slug="phone-raised",
-    aggregation="sum",
-    value_path="payment.amount",
-    filter_path="platform",
-    filter_value="Phone",
-    decimal_places=2,
-)
 SPECS = (RAISED, GIFTS, DONORS, PHONE_RAISED)
 SEED = {
     "email": "a@test.com",

@@ -7,26 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.metrics import MetricSpec, item_contribution, recount
+from ingest.metrics import item_contribution, recount
 from ingest.rebuild import specs_json
 from ingest.records import RecordError, item_key_digest, sequence_key
 from ingest.store import ItemChange, Position
+from tests.metric_specs import DONORS_BY_PLATFORM, GIFTS, PHONE_RAISED, RAISED
 
-SPECS = (
-    MetricSpec.build(
-        slug="raised", aggregation="sum", value_path="amount", group_path="platform", decimal_places=2
-    ),
-    MetricSpec.build(slug="gifts", aggregation="count", group_path="platform"),
-    MetricSpec.build(slug="donors", aggregation="count_distinct", value_path="email", group_path="platform"),
-    MetricSpec.build(
-        slug="phone-raised",
-        aggregation="sum",
-        value_path="payment.amount",
-        filter_path="platform",
-        filter_value="Phone",
-        decimal_places=2,
-    ),
-)
+SPECS = (RAISED, GIFTS, DONORS_BY_PLATFORM, PHONE_RAISED)
 CAMPAIGN = 1
 
 

@@ -11,7 +11,7 @@ from django_eventstream.views import Listener, get_listener_manager
 
 from dashboard import relay
 from dashboard.relay import ResilientRedisListener
-from tests.embedded import EmbeddedRedis
+from devtools.embedded import EmbeddedRedis
 
 CHANNEL = "campaign-relay-test"
 

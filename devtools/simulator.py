@@ -5,8 +5,8 @@ MODIFY in the stream), refunds (DeleteItem, a REMOVE) and, rarely, a malformed r
 "ten", or no amount) that the worker must set aside. Plain boto3, no Django, so it can be pointed at
 any table:
 
-    python -m fundraiser.simulator --table Donations --endpoint-url http://127.0.0.1:8001
-    python -m fundraiser.simulator --table Donations --region eu-west-1   # a real AWS table
+    python -m devtools.simulator --table Donations --endpoint-url http://127.0.0.1:8001
+    python -m devtools.simulator --table Donations --region eu-west-1   # a real AWS table
 
 Items look like the seed example, plus an id (the table's hash key) and a display name:
     {"id": "…", "email": "a@test.com", "name": "Ada L.", "donatedAt": "2019-08-07T07:26:56",
@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -114,14 +114,12 @@ REPEAT_DONOR_SHARE = 0.35
 RECENT_KEPT = 300
 
 
-@dataclass(frozen=True)
-class Donor:
+class Donor(NamedTuple):
     name: str
     email: str
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     kind: str  # donation, correction, refund, malformed, fix
     item_id: str
     text: str
@@ -158,14 +156,7 @@ class Simulator:
     # --- the writes ---------------------------------------------------------------------------
     def donation(self) -> Write:
         donor = self.pick_donor()
-        item = {
-            "id": str(uuid.uuid4()),
-            "email": donor.email,
-            "name": donor.name,
-            "donatedAt": now_iso(),
-            "platform": self.pick_platform(),
-            "amount": self.pick_amount(),
-        }
+        item = {**self.new_item(donor), "amount": self.pick_amount()}
         self.table.put_item(Item=item)
         self.remember(item)
         return Write("donation", item["id"], f"+ {item['amount']:>8} {item['platform']:<14} {donor.name}")
@@ -179,13 +170,7 @@ class Simulator:
             new["amount"] = self.pick_amount(other_than=item["amount"])
         if change in ("platform", "both"):
             new["platform"] = self.pick_platform(other_than=item["platform"])
-        self.table.update_item(
-            Key={"id": item_id},
-            UpdateExpression="SET #a = :a, #p = :p",
-            ConditionExpression="attribute_exists(#id)",  # never create an item by correcting it
-            ExpressionAttributeNames={"#id": "id", "#a": "amount", "#p": "platform"},
-            ExpressionAttributeValues={":a": new["amount"], ":p": new["platform"]},
-        )
+        self.update(item_id, amount=new["amount"], platform=new["platform"])
         self.recent[item_id] = new
         return Write(
             "correction",
@@ -208,13 +193,7 @@ class Simulator:
 
     def malformed(self) -> Write:
         donor = self.pick_donor()
-        item = {
-            "id": str(uuid.uuid4()),
-            "email": donor.email,
-            "name": donor.name,
-            "donatedAt": now_iso(),
-            "platform": self.pick_platform(),
-        }
+        item = self.new_item(donor)
         if self.rng.random() < 0.7:
             item["amount"] = "ten"  # typed into a free-text field
         self.table.put_item(Item=item)
@@ -225,18 +204,32 @@ class Simulator:
     def fix(self) -> Write:
         item_id, item = self.to_fix.popitem()
         amount = Decimal(10)
-        self.table.update_item(
-            Key={"id": item_id},
-            UpdateExpression="SET #a = :a",
-            ConditionExpression="attribute_exists(#id)",
-            ExpressionAttributeNames={"#id": "id", "#a": "amount"},
-            ExpressionAttributeValues={":a": amount},
-        )
+        self.update(item_id, amount=amount)
         fixed = {**item, "amount": amount}
         self.remember(fixed)
         return Write("fix", item_id, f"~ amount fixed to {amount} {item['platform']} ({item['name']})")
 
+    def update(self, item_id: str, **values: Any) -> None:
+        """UpdateItem: SET these attributes of an existing item (never create one by updating it)."""
+        self.table.update_item(
+            Key={"id": item_id},
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+            ConditionExpression="attribute_exists(#id)",
+            ExpressionAttributeNames={"#id": "id", **{f"#{name}": name for name in values}},
+            ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+        )
+
     # --- realistic values ---------------------------------------------------------------------
+    def new_item(self, donor: Donor) -> dict[str, Any]:
+        """A new gift of this donor's, on a platform, without its amount."""
+        return {
+            "id": str(uuid.uuid4()),
+            "email": donor.email,
+            "name": donor.name,
+            "donatedAt": now_iso(),
+            "platform": self.pick_platform(),
+        }
+
     def pick_donor(self) -> Donor:
         if self.donors and self.rng.random() < REPEAT_DONOR_SHARE:
             return self.rng.choice(self.donors)
@@ -344,7 +337,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fundraiser.simulator", description=__doc__.split("\n\n")[0]
+        prog="python -m devtools.simulator", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--table", default=os.environ.get("DEMO_TABLE", "Donations"))
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
