@@ -1,5 +1,5 @@
 """Reading a shard and applying its batches: GetRecords, then one script per batch that moves the
-aggregates and the checkpoint together (ingest/lua/apply_batch.lua), or writes nothing.
+aggregates and the checkpoint together (ingest/lua/commit_batch.lua, after the planner in ingest/items.py), or writes nothing.
 
 A batch names the checkpoint it moves from; a refusal says why, and the batch is read again from
 where Redis says the shard stands. Failed reads back off (0.1 s doubling to 5 s) until a batch lands.

@@ -30,6 +30,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from .items import dumps, plan_generation
 from .metrics import Entry
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -71,7 +72,7 @@ class ApplyResult:
 
     @classmethod
     def from_script(cls, raw: list[Any]) -> ApplyResult:
-        """apply_batch.lua's answer: {"ok", version, applied, epoch, slug, fields, ...} or a refusal."""
+        """commit_batch.lua's answer: {"ok", version, applied, epoch, slug, fields, ...} or a refusal."""
         status = raw[0]
         if status == "overflow":
             marks = [part.split(":") for part in raw[1:]]
@@ -293,6 +294,36 @@ class ItemChange:
         return ItemChange(self.item_key, self.sequence, {gen: [] for gen in self.contributions})
 
 
+STALE_RETRIES = 5  # a batch worked out again when states changed under it (a scan page, a shard)
+
+
+@dataclass
+class PendingBatch:
+    """What apply_batch was asked to write, until it is written."""
+
+    changes: list[ItemChange]
+    gens: list[str]
+    expect: dict[str, str]
+    lease: tuple[str, str, int] | None
+    position: Position | None
+    rejects: list[str]
+    stats: dict[str, str]
+    records: int
+
+    def item_keys(self) -> list[str]:
+        return list(dict.fromkeys(change.item_key for change in self.changes))
+
+    def add_guards(self, header: dict[str, Any]) -> None:
+        if self.expect:
+            header["expect"] = self.expect
+        if self.lease:
+            header["lease"] = dict(zip(("name", "owner", "fence"), self.lease, strict=True))
+        if self.position:
+            header["position"] = self.position.wire()
+        if self.records:
+            header["records"] = self.records
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a batch moves a shard: from the checkpoint it was read after (None: the shard's start),
@@ -314,7 +345,7 @@ class Store:
     def __init__(self, client: redis.Redis | None = None, prefix: str | None = None):
         self.redis = client or get_redis()
         self.prefix = prefix or settings.REDIS_KEY_PREFIX
-        self._apply = self.redis.register_script((LUA_DIR / "apply_batch.lua").read_text())
+        self._commit_script = self.redis.register_script((LUA_DIR / "commit_batch.lua").read_text())
         self._lease = self.redis.register_script((LUA_DIR / "lease.lua").read_text())
         self._generation = self.redis.register_script((LUA_DIR / "generation.lua").read_text())
         self._meta = self.redis.register_script((LUA_DIR / "meta.lua").read_text())
@@ -327,6 +358,9 @@ class Store:
 
     def meta_key(self, campaign_id: int) -> str:
         return f"{self.base(campaign_id)}:meta"
+
+    def items_key(self, campaign_id: int, gen: str) -> str:
+        return f"{self.base(campaign_id)}:g{gen}:items"
 
     def metric_key(self, campaign_id: int, gen: str, slug: str) -> str:
         return f"{self.base(campaign_id)}:g{gen}:m:{slug}"
@@ -471,24 +505,109 @@ class Store:
         these values ("" for absent), e.g. {"gen": live, "building": building}; lease = (name,
         owner, fence); position: the shard checkpoint the batch moves from and to; records: how
         many stream records the batch stands for (added to the campaign's count).
+
+        The items' states are read, the batch worked out from them in Python (ingest/items.py), and
+        committed by one script that writes only if no state changed meanwhile; else it is worked
+        out again from the new states.
         """
-        payload: dict[str, Any] = {
-            "gens": list(gens),
-            "changes": [[c.item_key, c.sequence, _wire(c.contributions)] for c in changes],
-            "rejects": [json.dumps(r, default=str) for r in rejects],
+        batch = PendingBatch(
+            list(changes), list(gens), expect or {}, lease, position, [_encode_json(r) for r in rejects],
+            {k: str(v) for k, v in (stats or {}).items()}, records or 0,
+        )  # fmt: skip
+        for _ in range(STALE_RETRIES):
+            result = self._apply_once(campaign_id, batch)
+            if result.status != "stale":
+                return result
+        return result
+
+    def _apply_once(self, campaign_id: int, batch: PendingBatch) -> ApplyResult:
+        gen_ids = self._generation_ids(campaign_id, batch)
+        stored = self._read_states(campaign_id, gen_ids, batch.item_keys())
+        plans = {}
+        for name, gen in gen_ids.items():
+            try:
+                plans[name] = plan_generation(name, batch.changes, stored[name])[0]
+            except (ValueError, TypeError, KeyError):  # a stored state this code did not write
+                return ApplyResult("corrupt", detail=f"{gen} {self.items_key(campaign_id, gen)}")
+        result = self._commit(campaign_id, batch, gen_ids, plans)
+        if result.status == "overflow_check":
+            return self._set_aside(campaign_id, batch, gen_ids, stored)
+        return result
+
+    def _generation_ids(self, campaign_id: int, batch: PendingBatch) -> dict[str, str]:
+        """The generations to write, by the name the contributions use ("live" or an id)."""
+        live = batch.expect.get("gen")
+        if LIVE in batch.gens and live is None:
+            live = self.redis.hget(self.meta_key(campaign_id), "gen") or "0"
+        ids = {name: (live if name == LIVE else name) for name in batch.gens}
+        return {name: gen for name, gen in ids.items() if gen not in ("", "0", None)}
+
+    def _read_states(self, campaign_id: int, gen_ids: dict[str, str], keys: list[str]) -> dict[str, dict]:
+        if not keys or not gen_ids:
+            return {name: {} for name in gen_ids}
+        pipe = self.redis.pipeline(transaction=False)
+        for gen in gen_ids.values():
+            pipe.hmget(self.items_key(campaign_id, gen), keys)
+        try:
+            answers = pipe.execute()
+        except redis.ResponseError:  # an items key of another type: the script says which
+            answers = [[None] * len(keys) for _ in gen_ids]
+        return {
+            name: dict(zip(keys, values, strict=True)) for name, values in zip(gen_ids, answers, strict=True)
+        }
+
+    def _set_aside(
+        self, campaign_id: int, batch: PendingBatch, gen_ids: dict[str, str], stored: dict
+    ) -> ApplyResult:
+        """Some total would pass the limit: which changes must count nothing, or be left out,
+        worked out on the exact current values."""
+        verdicts: dict[int, str] = {}
+        for name, gen in gen_ids.items():
+            current = self._sums(campaign_id, gen)
+            _, overflow = plan_generation(name, batch.changes, stored[name], current)
+            for index, how in overflow.items():
+                verdicts[index] = "k" if "k" in (how, verdicts.get(index)) else how
+        if not verdicts:
+            return ApplyResult("stale")  # the values moved meanwhile: work it out again
+        overflow = sorted(i for i, how in verdicts.items() if how == "n")
+        return ApplyResult(
+            "overflow", overflow=overflow, left_out=sorted(i for i, how in verdicts.items() if how == "k")
+        )
+
+    def _sums(self, campaign_id: int, gen: str) -> dict[tuple[str, str], int]:
+        """Every sum field of a generation (exact), by (metric, field)."""
+        prefix = f"{self.base(campaign_id)}:g{gen}:m:"
+        values: dict[tuple[str, str], int] = {}
+        for key in self.redis.scan_iter(match=f"{prefix}*", count=1000):
+            for name, raw in self.redis.hgetall(key).items():
+                values[(key[len(prefix) :], name)] = int(raw)
+        return values
+
+    def _commit(
+        self, campaign_id: int, batch: PendingBatch, gen_ids: dict[str, str], plans: dict
+    ) -> ApplyResult:
+        header: dict[str, Any] = {
+            "writes": [],
+            "sums": [],
+            "refs": [],
+            "tombs": [],
+            "rejects": batch.rejects,
             "reject_cap": settings.INGEST_REJECTS_KEPT,
-            "stats": {k: str(v) for k, v in (stats or {}).items()},
+            "stats": batch.stats,
+            "applied": sum(plan.applied for plan in plans.values()),
         }  # optional parts absent, not null: Lua's cjson turns null into a truthy userdata
-        if expect:
-            payload["expect"] = expect
-        if lease:
-            payload["lease"] = dict(zip(("name", "owner", "fence"), lease, strict=True))
-        if position:
-            payload["position"] = position.wire()
-        if records:
-            payload["records"] = records
-        raw = self._apply(
-            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(payload)]
+        flat: list[str] = []
+        for name, plan in plans.items():
+            header["writes"].append([name, len(plan.writes)])
+            for key, (old, new) in plan.writes.items():
+                flat += [key, old or "", new]
+            header["sums"] += [[name, slug, field, str(delta)] for (slug, field), delta in plan.sums.items()]
+            header["refs"] += [[name, slug, value, group, d] for (slug, value, group), d in plan.refs.items()]
+            header["refs"] += [[name, slug, value, False, d] for (slug, value), d in plan.value_refs.items()]
+            header["tombs"] += [[name, how, key] for key, how in plan.tombs.items()]
+        batch.add_guards(header)
+        raw = self._commit_script(
+            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(header), *flat]
         )
         return ApplyResult.from_script(raw)
 
@@ -634,10 +753,5 @@ def new_epoch() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _wire(contributions: dict[str, list[Entry]]) -> dict[str, list[list[str]]]:
-    # Lua's cjson turns JSON numbers into doubles; amounts travel as strings to stay exact.
-    return {gen: [[k, s, g, str(v)] for k, s, g, v in entries] for gen, entries in contributions.items()}
-
-
-def _encode_json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), default=str)
+def _encode_json(payload: Any) -> str:
+    return dumps(payload)

@@ -1,5 +1,5 @@
 -- Take, renew or release a shard lease. The fence number only ever grows, so a worker that lost its
--- lease (paused, slow, partitioned) is refused by apply_batch.lua even if it wakes up later.
+-- lease (paused, slow, partitioned) is refused by commit_batch.lua even if it wakes up later.
 --
 -- KEYS[1] the lease hash; ARGV: action ("take" | "renew" | "release"), owner, fence, ttl_ms
 -- Returns the fence held after the call, or false when the caller does not hold the lease.

@@ -17,8 +17,11 @@ for _, field in ipairs({'gen', 'building'}) do
     local tombs, items = prefix .. ':tomb', prefix .. ':items'
     for _, key in ipairs(redis.call('ZRANGEBYSCORE', tombs, '-inf', cutoff, 'LIMIT', 0, most)) do
       local raw = redis.call('HGET', items, key)
-      -- Still a tombstone? (A later record may have brought the item back meanwhile.)
-      if raw and next(cjson.decode(raw)['c']) == nil then
+      -- Still a tombstone? (A later record may have brought the item back meanwhile.) A state is
+      -- [sequence, entries] (ingest/items.py), or {"s": ..., "c": entries} from an earlier version.
+      local ok, state = pcall(cjson.decode, raw or '')
+      local entries = ok and type(state) == 'table' and (state[2] or state['c'])
+      if raw and type(entries) == 'table' and next(entries) == nil then
         redis.call('HDEL', items, key)
         dropped = dropped + 1
       end

@@ -3,7 +3,7 @@
 Found by the busy-night screens tests (issue 14), fixed with issue 8: after a FLUSHALL, a consumer
 whose first write is an idle shard's health report used to re-create the meta hash without a
 generation, and the campaign stayed "Recalculating" for good. Health writes now never create the
-meta hash (ingest/lua/meta.lua, apply_batch.lua), so the next state check heals it.
+meta hash (ingest/lua/meta.lua, commit_batch.lua), so the next state check heals it.
 """
 
 from __future__ import annotations
