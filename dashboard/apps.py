@@ -5,10 +5,12 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
+        from fundraiser.signals import config_changed
         from ingest import ports
 
         from . import relay
-        from .events import ServerSentEvents
+        from .events import ServerSentEvents, tell_screens_config_changed
 
         ports.provide(publisher=ServerSentEvents())  # the engine's updates go to browsers
+        config_changed.connect(tell_screens_config_changed, dispatch_uid="dashboard.config_changed")
         relay.install()  # SSE fan-out that re-subscribes after a Redis outage

@@ -33,6 +33,11 @@ def publish(slug: str, event_type: str, data: dict[str, Any]) -> None:
     send_event(channel, event_type, data)
 
 
+def tell_screens_config_changed(sender: Any = None, *, slug: str, **kwargs: Any) -> None:
+    """Open screens re-read their configuration (and reload if it changed)."""
+    publish(slug, "config", {})
+
+
 def event_for(update: Update) -> tuple[str, dict[str, Any]]:
     """The server-sent event (type, JSON data) of an engine update; screen.js listens for these
     types (tests/dashboard/test_event_schema.py keeps the two in step)."""

@@ -41,6 +41,7 @@ from .screens import (
     progress_scale,
     stat_tiles,
 )
+from .snapshots import config_snapshot
 
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,64}"
 BLOCKED = {
@@ -155,8 +156,6 @@ def screen_view(screen: Screen) -> ScreenView:
 
 def screen_snapshot(view: ScreenView) -> dict[str, Any]:
     """The campaign snapshot plus what only screens show: recent gifts, milestones, config."""
-    from .views import config_snapshot
-
     snapshot = config_snapshot(view.config)
     snapshot["milestones"] = view.milestones
     snapshot["config"] = view.fingerprint

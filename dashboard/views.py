@@ -24,7 +24,6 @@ from fundraiser.models import Campaign, Screen
 from fundraiser.selectors import campaign_config
 from ingest.config import CampaignConfig
 from ingest.health import overall_health
-from ingest.rebuild import build_progress
 from ingest.store import Store
 from ingest.ticker import TickerStore
 
@@ -32,37 +31,12 @@ from .events import campaign_channel, ticker_channel
 from .heartbeats import record_heartbeat
 from .kiosk import BLOCKED, CLOSED, Access, screen_access, screen_context, screen_snapshot, screen_view
 from .limits import count_guess, guesses_blocked, too_many
-from .payloads import progress_payload, update_payload
 from .screens import MAX_TICKER, goal_context
+from .snapshots import config_snapshot
 from .streams import Watch, open_stream
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = {"error": "the live data store is unavailable; retry shortly"}
-
-
-def config_snapshot(config: CampaignConfig) -> dict:
-    store = Store()
-    snapshot = store.snapshot(config.id, config.displays)
-    payload = update_payload(
-        config,
-        snapshot.version,
-        snapshot.metrics,
-        epoch=snapshot.epoch,
-        status=snapshot.status,
-    )
-    if snapshot.status == "recalculating":
-        progress = recalculation_progress(store, config.id)
-        if progress is not None:
-            payload["progress"] = progress
-    return payload
-
-
-def recalculation_progress(store: Store, campaign_id: int) -> dict | None:
-    """The rebuild's own progress (the same shape as the worker's `progress` events), if one runs."""
-    build = build_progress(store, campaign_id)
-    if build is None:
-        return None
-    return progress_payload(items=build.items, estimate=build.estimate, done=build.done)
 
 
 def campaign_snapshot(campaign: Campaign) -> dict:
