@@ -81,7 +81,8 @@ def get_records_parser() -> Callable[[bytes], dict[str, Any]]:
 
 def workload(*, batches: int, keys: int, seed: int) -> Workload:
     """`batches` GetRecords responses of 1,000 records from one shard of tests/streamsim.StreamSim."""
-    from tests.streamsim import STREAMS_TARGET, Donations, StreamSim
+    from bench.realpath import streams_caller
+    from tests.streamsim import Donations, StreamSim
 
     sim = StreamSim(shards=1, seed=seed, empty_reads=(0, 0))
     donations = Donations(sim, seed=seed, keys=keys)
@@ -95,12 +96,7 @@ def workload(*, batches: int, keys: int, seed: int) -> Workload:
         else:
             produced += donations.write_one() is not None
 
-    def call(operation: str, **params: Any) -> bytes:
-        status, body = sim.handle(f"{STREAMS_TARGET}.{operation}", json.dumps(params).encode())
-        if status != 200:
-            raise RuntimeError(f"{operation}: {body[:200]!r}")
-        return body
-
+    call = streams_caller(sim)
     parse = get_records_parser()
     shard_id = sim.shard_ids()[0]
     iterator = json.loads(

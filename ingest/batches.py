@@ -169,7 +169,9 @@ class BatchApplier:
         if result.status != "ok":
             self.refused(run, state, result)
             return
-        self.landed(run, state, result, records, decoded, new_seq, next_iterator)
+        self.landed(
+            run, state, result, records, decoded, new_seq, next_iterator, gifts=gift_entries(run, changes)
+        )
 
     def landed(
         self,
@@ -180,6 +182,8 @@ class BatchApplier:
         decoded: list[Change],
         new_seq: str | None,
         next_iterator: str | None,
+        *,
+        gifts: list[list | None] | None = None,
     ) -> None:
         """The batch is written: move on, and tell the screens."""
         config, clock = run.config, self.worker.clock
@@ -191,7 +195,7 @@ class BatchApplier:
         if result.metrics:
             ports.publish(ports.MetricsChanged(config, result.version, result.epoch, result.metrics))
         if decoded:
-            ticker.record_changes(config, decoded, store=self.store)  # recent gifts for the screens
+            ticker.record_changes(config, decoded, store=self.store, entries=gifts)  # recent gifts
         if next_iterator is None:
             log.info("%s finished closed shard %s/%s", self.worker.id, config.slug, state.shard.shard_id)
             self.shards.release_shard(run, state.shard.shard_id)
@@ -347,6 +351,17 @@ def translate(
         changes.append(ItemChange(change.item_key, change.sequence, contributions))
         sources.append(record)
     return changes, rejects, decoded, sources
+
+
+def gift_entries(run: CampaignRun, changes: list[ItemChange]) -> list[list | None] | None:
+    """What each new image contributes by the configured definitions, when the newest generation
+    counts by them (as it does but while a rebuild for new definitions runs): the ticker reuses
+    these instead of evaluating every record again."""
+    gens = run.gens
+    if gens is None or not gens.active or gens.specs[gens.active[-1]] != run.config.specs:
+        return None
+    newest = gens.active[-1]
+    return [change.contributions.get(newest) for change in changes]
 
 
 def contributions_of(

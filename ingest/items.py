@@ -108,13 +108,14 @@ def plan_generation(
     past LIMIT: {index: "n" (count nothing) or "k" (leave out)}; those are not planned."""
     plan = GenerationPlan()
     states: dict[str, ItemState | None] = {}
+    before: dict[str, ItemState | None] = {}
     overflow: dict[int, str] = {}
     running = dict(current) if current is not None else None
     for index, change in enumerate(changes):
         key = change.item_key
         if key not in states:
             raw = stored.get(key)
-            states[key] = None if raw is None else decode_state(raw)
+            states[key] = before[key] = None if raw is None else decode_state(raw)
             plan.writes[key] = (raw, raw)  # (old, new): new follows the changes
         old = states[key]
         if not newer(change.sequence, old):
@@ -131,7 +132,7 @@ def plan_generation(
         states[key] = new
         plan.writes[key] = (plan.writes[key][0], encode_state(new))
         plan.applied += 1
-    _finish(plan, states, stored)
+    _finish(plan, states, before)
     return plan, overflow
 
 
@@ -169,16 +170,18 @@ def _sums_after(running: dict[tuple[str, str], int], parts: tuple) -> dict[tuple
     return after
 
 
-def _finish(plan: GenerationPlan, states: dict[str, ItemState | None], stored: dict[str, str | None]) -> None:
+def _finish(
+    plan: GenerationPlan, states: dict[str, ItemState | None], before: dict[str, ItemState | None]
+) -> None:
     """Drop writes that change nothing; tombstones for items that now count for nothing."""
     for key, (old_raw, new_raw) in list(plan.writes.items()):
         if new_raw == old_raw:
             del plan.writes[key]
             continue
-        old_counts = old_raw is not None and decode_state(old_raw).counts
+        old = before[key]
         if not states[key].counts:
             plan.tombs[key] = "add"
-        elif old_raw is not None and not old_counts:
+        elif old is not None and not old.counts:
             plan.tombs[key] = "drop"
     plan.sums = {k: v for k, v in plan.sums.items() if v}
     plan.refs = {k: v for k, v in plan.refs.items() if v}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from .records import RecordError, lookup, number_text, parse_number
@@ -76,11 +77,95 @@ def item_contribution(specs: Iterable[MetricSpec], item: dict[str, Any] | None) 
     if item is None:
         return []
     entries: list[Entry] = []
-    for spec in specs:
-        entry = metric_entry(spec, item)
+    for evaluate in _evaluators(specs):
+        entry = evaluate(item)
         if entry is not None:
             entries.append(entry)
     return entries
+
+
+Evaluator = Callable[[dict[str, Any]], Entry | None]
+_compiled: dict[int, tuple[Any, tuple[Evaluator, ...]]] = {}
+
+
+def _evaluators(specs: Iterable[MetricSpec]) -> tuple[Evaluator, ...]:
+    """The evaluators of a campaign's specs, made once per specs object (configs and generations
+    keep theirs for their lifetime; comparing the specs themselves on every record would cost more
+    than evaluating them)."""
+    known = _compiled.get(id(specs))
+    if known is not None and known[0] is specs:
+        return known[1]
+    evaluators = tuple(_evaluator(spec) for spec in specs)
+    if isinstance(specs, tuple):
+        if len(_compiled) >= 1024:
+            _compiled.clear()
+        _compiled[id(specs)] = (specs, evaluators)  # holding specs keeps its id from being reused
+    return evaluators
+
+
+def _evaluator(spec: MetricSpec) -> Callable[[dict[str, Any]], Entry | None]:
+    """metric_entry for one spec, with its paths and branches resolved once (the hot path: every
+    record, every metric). tests/ingest/test_metrics.py holds the two to the same answers."""
+    slug, filter_value = spec.slug, spec.filter_value
+    value_of, group_value = _getter(spec.value_path), _getter(spec.group_path)
+    filter_of = _getter(spec.filter_path)
+    has_filter, has_group, has_value = bool(spec.filter_path), bool(spec.group_path), bool(spec.value_path)
+    aggregation = spec.aggregation
+
+    def group(item: dict[str, Any]) -> str:
+        if not has_group:
+            return NO_GROUP
+        value = group_value(item)
+        if isinstance(value, (dict, list, frozenset)):
+            raise RecordError(f"{'.'.join(spec.group_path)} is {type_name(value)}, not a single value")
+        return _scalar_text(value)
+
+    def evaluate(item: dict[str, Any]) -> Entry | None:
+        if has_filter and _scalar_text(filter_of(item)) != filter_value:
+            return None
+        if aggregation == SUM:
+            return ("n", slug, group(item), minor_units(spec, item))
+        if aggregation == COUNT:
+            in_group = group(item)
+            if has_value and value_of(item) is None:
+                return None
+            return ("n", slug, in_group, 1)
+        in_group = group(item)
+        value = value_of(item)
+        if isinstance(value, (dict, list, frozenset)):
+            raise RecordError(f"{'.'.join(spec.value_path)} is {type_name(value)}, not a single value")
+        if value is None or value == "":
+            return None
+        return ("d", slug, in_group, _digest(value))
+
+    return evaluate
+
+
+def _getter(path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """optional(item, path), specialised: a one-step path is a dict lookup."""
+    if len(path) == 1:
+        (name,) = path
+        return lambda item: item.get(name)
+    return lambda item: optional(item, path)
+
+
+def _scalar_text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
+    try:
+        return _cached_text(value)
+    except TypeError:  # a map or list as a filter value: unhashable, and never equal to the filter
+        return scalar_text(value)
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _cached_text(value: Any) -> str:
+    return scalar_text(value)
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _digest(value: Any) -> str:
+    return distinct_digest(value)
 
 
 def metric_entry(spec: MetricSpec, item: dict[str, Any]) -> Entry | None:
@@ -105,18 +190,26 @@ def minor_units(spec: MetricSpec, item: dict[str, Any]) -> int:
         raw = lookup(item, spec.value_path)
     except KeyError:
         raise RecordError(f"missing {name}") from None
-    if isinstance(raw, bool) or not isinstance(raw, (Decimal, str, int)):
-        raise RecordError(f"{name} is {type_name(raw)}, not a number")
-    try:
-        number = parse_number(raw)
-    except RecordError:
-        raise RecordError(f"{name} {raw!r:.40} is not a number") from None
+    if type(raw) is Decimal and raw.is_finite():  # decoded from a record: already a checked number
+        number = raw
+    else:
+        number = _number(raw, name)
     minor = exact_minor_units(number, spec.decimal_places)
     if minor is None:
         raise RecordError(f"{name} {raw} has more than {spec.decimal_places} decimal places")
     if abs(minor) > MAX_MINOR_UNITS:
         raise RecordError(f"{name} {raw} is too large")
     return minor
+
+
+def _number(raw: Any, name: str) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, (Decimal, str, int)):
+        raise RecordError(f"{name} is {type_name(raw)}, not a number")
+    try:
+        number = parse_number(raw)
+    except RecordError:
+        raise RecordError(f"{name} {raw!r:.40} is not a number") from None
+    return number
 
 
 def exact_minor_units(number: Decimal, places: int) -> int | None:

@@ -596,18 +596,17 @@ class Store:
             "stats": batch.stats,
             "applied": sum(plan.applied for plan in plans.values()),
         }  # optional parts absent, not null: Lua's cjson turns null into a truthy userdata
-        flat: list[str] = []
         for name, plan in plans.items():
-            header["writes"].append([name, len(plan.writes)])
-            for key, (old, new) in plan.writes.items():
-                flat += [key, old or "", new]
+            header["writes"].append(
+                [name, [[key, old or "", new] for key, (old, new) in plan.writes.items()]]
+            )
             header["sums"] += [[name, slug, field, str(delta)] for (slug, field), delta in plan.sums.items()]
             header["refs"] += [[name, slug, value, group, d] for (slug, value, group), d in plan.refs.items()]
             header["refs"] += [[name, slug, value, False, d] for (slug, value), d in plan.value_refs.items()]
             header["tombs"] += [[name, how, key] for key, how in plan.tombs.items()]
         batch.add_guards(header)
         raw = self._commit_script(
-            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(header), *flat]
+            keys=[self.meta_key(campaign_id)], args=[self.base(campaign_id), _encode_json(header)]
         )
         return ApplyResult.from_script(raw)
 

@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError
 
+from . import wire
 from .endpoints import EndpointNotAllowed, endpoint_refusal, require_allowed
 
 BOTO_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)
@@ -106,6 +107,7 @@ def boto_clients(*, region: str, endpoint_url: str | None) -> tuple[Any, Any]:
     if endpoint_url and refusal is None:
         kwargs["endpoint_url"] = endpoint_url
     clients = boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+    wire.install(clients[1].meta.events)  # GetRecords parsed without botocore's shape walk
     for client in clients:
         events = client.meta.events
         events.register("before-send", partial(_refuse_request, refusal=refusal, allowed=allowed))

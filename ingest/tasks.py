@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 
-from .consumer import Consumer
+from .consumer import Consumer, settle_heap
 from .store import Store
 
 INGEST_QUEUE = "ingest"
@@ -40,6 +40,7 @@ def run_consumer(pending_id: str = "") -> None:
         store.drop_consumer(pending_id)
     if len(store.live_consumers()) >= settings.INGEST_CONSUMERS:
         return  # a duplicate hand-over; enough consumers are already running
+    settle_heap()
     Consumer(store=store, stop=_stop).run(seconds=settings.INGEST_CONSUMER_SECONDS)
     if not _stop.is_set():
         start_consumer(store)

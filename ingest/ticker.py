@@ -70,52 +70,97 @@ class TickerChange:
     entry: TickerEntry | None = None
 
 
-def ticker_changes(changes: Iterable[Change], config: CampaignConfig) -> list[TickerChange]:
+def ticker_changes(
+    changes: Iterable[Change], config: CampaignConfig, entries: list[list | None] | None = None
+) -> list[TickerChange]:
     """What a batch of decoded records does to the ticker, in stream order.
 
     An INSERT of a usable gift adds it; a MODIFY corrects it in place, or adds it when the item only
     now became a usable gift (say a pending pledge marked paid); a REMOVE, or a MODIFY that leaves
-    the item unusable, takes it off.
+    the item unusable, takes it off. `entries`: each record's contribution by config.specs, if the
+    caller has them (else they are evaluated here). Before `_first_showable`, only what takes a gift
+    off is sent.
     """
     source = config.ticker
     if source is None:
         return []
+    changes = list(changes)
+    known = entries if entries is not None else [None] * len(changes)
+    shown_from = _first_showable(changes, config, known)
     out: list[TickerChange] = []
-    for change in changes:
+    for n, change in enumerate(changes):
         if change.event_name == REMOVE:
             out.append(TickerChange("remove", change.item_key, change.sequence))
             continue
-        entry = gift_entry(change.item_key, change.new_image, config, change.created_at)
+        if n < shown_from:
+            if change.event_name == MODIFY and _gift_value(change.new_image, config, known[n]) is None:
+                out.append(TickerChange("remove", change.item_key, change.sequence))
+            continue
+        entry = gift_entry(change.item_key, change.new_image, config, change.created_at, known[n])
         if change.event_name == INSERT:
             if entry is not None:
                 out.append(TickerChange("add", change.item_key, change.sequence, entry))
         elif change.event_name == MODIFY:
             if entry is None:
                 out.append(TickerChange("remove", change.item_key, change.sequence))
-            elif (
-                change.old_image is not None
-                and gift_entry(change.item_key, change.old_image, config, change.created_at) is None
-            ):
+            elif change.old_image is not None and _gift_value(change.old_image, config, None) is None:
                 out.append(TickerChange("add", change.item_key, change.sequence, entry))
             else:
                 out.append(TickerChange("update", change.item_key, change.sequence, entry))
     return out
 
 
-def gift_entry(
-    key: str, item: dict[str, Any] | None, config: CampaignConfig, at: float | None
-) -> TickerEntry | None:
-    """The ticker line of an item, or None if it is not a usable gift of the ticker metric."""
+def _first_showable(changes: list[Change], config: CampaignConfig, known: list[list | None]) -> int:
+    """The index before which no record's gift can end up listed: KEPT newer gifts of this batch
+    stay (each its item's last record here, an INSERT), and a gift listed before this batch is
+    older still (an item's records stay in one shard's lineage, in sequence order).
+
+    Only the newest KEPT gifts stay listed, so in a long batch (a backlog) the lines before those
+    would only be written to be trimmed. tests/screens/test_ticker.py holds the list to what every
+    line would give."""
+    later: set[str] = set()
+    staying = 0
+    for n in range(len(changes) - 1, -1, -1):
+        change = changes[n]
+        if (
+            change.event_name == INSERT
+            and change.item_key not in later
+            and _gift_value(change.new_image, config, known[n]) is not None
+        ):
+            staying += 1
+            if staying >= KEPT:
+                return n
+        later.add(change.item_key)
+    return 0
+
+
+def _gift_value(item: dict[str, Any] | None, config: CampaignConfig, entries: list | None) -> int | None:
+    """The ticker metric's value of a usable gift, or None if the item is no gift."""
     source = config.ticker
     if item is None or source is None:
         return None
-    try:
-        entries = item_contribution(config.specs, item)
-    except RecordError:
-        return None  # an unusable item counts nowhere, so it is no gift either
+    if entries is None:
+        try:
+            entries = item_contribution(config.specs, item)
+        except RecordError:
+            return None  # an unusable item counts nowhere, so it is no gift either
     value = next((v for kind, slug, _, v in entries if kind == "n" and slug == source.metric), None)
-    if value is None or value <= 0:
+    return value if value is not None and value > 0 else None
+
+
+def gift_entry(
+    key: str,
+    item: dict[str, Any] | None,
+    config: CampaignConfig,
+    at: float | None,
+    entries: list | None = None,
+) -> TickerEntry | None:
+    """The ticker line of an item, or None if it is not a usable gift of the ticker metric.
+    `entries`: the item's contribution by config.specs, if the caller has it ([] if unusable)."""
+    value = _gift_value(item, config, entries)
+    if value is None:
         return None
+    source = config.ticker
     places = config.displays[source.metric].places
     return TickerEntry(
         key, display_name(item, source.name_path, source.anonymous_path), format_minor(value, places), at
@@ -215,12 +260,19 @@ def record_batch(config: CampaignConfig, records: list[dict[str, Any]], *, store
     record_changes(config, decoded, store=store)
 
 
-def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any = None) -> None:
-    """record_batch for records the consumer already decoded (its hot path decodes them once)."""
+def record_changes(
+    config: CampaignConfig,
+    decoded: list[Change],
+    *,
+    store: Any = None,
+    entries: list[list | None] | None = None,
+) -> None:
+    """record_batch for records the consumer already decoded and evaluated (its hot path does
+    each once): `entries`, if given, holds each record's contribution by config.specs."""
     if config.ticker is None:
         return
     try:
-        changes = ticker_changes(decoded, config)
+        changes = ticker_changes(decoded, config, entries)
         if not changes:
             return
         ticker = TickerStore(store)

@@ -3,9 +3,8 @@
 -- KEYS[1]  the campaign's meta hash; every other key shares its {hash tag}, so one slot holds all.
 -- ARGV[1]  the campaign key base, e.g. "{fr:7}"
 -- ARGV[2]  JSON: {expect, lease, position, gens, sums, refs, tombs, rejects, reject_cap, stats,
---          records, applied, writes} where writes = [[generation, count], ...] says how the rest of
---          ARGV splits: per generation `count` triples (item key, state it must still have or "" for
---          none, new state). sums = [[generation, slug, field, delta], ...];
+--          records, applied, writes} where writes = [[generation, [[item key, state it must still
+--          have or "" for none, new state], ...]], ...]; sums = [[generation, slug, field, delta], ...];
 --          refs = [[generation, slug, value, group (false: all groups), delta], ...] (count_distinct).
 --
 -- Compare-and-set: the caller read each item's state and computed the batch from it; if any state
@@ -65,16 +64,18 @@ local current_gen = redis.call('HGET', meta, 'gen')
 local function gen_of(name) if name == 'live' then return current_gen end return name end
 local function prefix_of(name) return base .. ':g' .. gen_of(name) end
 
-local at = 3
 for _, part in ipairs(batch['writes']) do
-  local items = prefix_of(part[1]) .. ':items'
+  local items, writes = prefix_of(part[1]) .. ':items', part[2]
   local ok, kind = pcall(redis.call, 'TYPE', items)
   if not ok or (kind['ok'] ~= 'hash' and kind['ok'] ~= 'none') then return {'corrupt', gen_of(part[1]), items} end
-  for i = 0, part[2] - 1 do
-    local held = redis.call('HGET', items, ARGV[at + 3 * i]) or ''
-    if held ~= ARGV[at + 3 * i + 1] then return {'stale', gen_of(part[1]), ARGV[at + 3 * i]} end
+  for first = 1, #writes, 500 do  -- one HMGET per 500 items (unpack's stack stays small)
+    local fields = {}
+    for i = first, math.min(first + 499, #writes) do table.insert(fields, writes[i][1]) end
+    local held = redis.call('HMGET', items, unpack(fields))
+    for n, item in ipairs(fields) do
+      if (held[n] or '') ~= writes[first + n - 1][2] then return {'stale', gen_of(part[1]), item} end
+    end
   end
-  at = at + 3 * part[2]
 end
 
 local sums = batch['sums'] or {}
@@ -117,17 +118,15 @@ for _, t in ipairs(batch['tombs'] or {}) do
 end
 
 -- 3. Writes: nothing here can fail -------------------------------------------------------------
-at = 3
 for _, part in ipairs(batch['writes']) do
   local items = prefix_of(part[1]) .. ':items'
   local args = {}
-  for i = 0, part[2] - 1 do
-    table.insert(args, ARGV[at + 3 * i])
-    table.insert(args, ARGV[at + 3 * i + 2])
+  for _, write in ipairs(part[2]) do
+    table.insert(args, write[1])
+    table.insert(args, write[3])
     if #args >= 1000 then redis.call('HSET', items, unpack(args)); args = {} end
   end
   if #args > 0 then redis.call('HSET', items, unpack(args)) end
-  at = at + 3 * part[2]
 end
 
 local touched = {}

@@ -262,3 +262,50 @@ def test_record_batch_stores_the_gifts_and_publishes_the_list(config, store):
 def test_record_batch_never_raises(config, store, monkeypatch):
     monkeypatch.setattr(TickerStore, "apply", lambda *a: 1 / 0)
     record_batch(config, [record("INSERT", "1", GIFT)], store=store)  # logged, not raised
+
+
+def random_batches(seed: int) -> list[list[dict]]:
+    """Batches of gifts, corrections, pledges paid later, refunds and re-gifts over few donors."""
+    import random
+
+    rng = random.Random(seed)
+    live: dict[str, dict] = {}
+    batches = []
+    for _ in range(rng.randint(1, 4)):
+        batch = []
+        for _ in range(rng.randint(1, 120)):
+            key = str(rng.randint(1, rng.choice([8, 40, 200])))
+            item = {**GIFT, "name": f"Donor {key}.{rng.randint(1, 9)}", "amount": Decimal(rng.randint(0, 9))}
+            if rng.random() < 0.1:
+                item["amount"] = "pledged"  # not a usable gift (yet)
+            old = live.get(key)
+            if old is None:
+                batch.append(record("INSERT", key, item))
+                live[key] = item
+            elif rng.random() < 0.3:
+                batch.append(record("REMOVE", key, old=old))
+                del live[key]
+            else:
+                batch.append(record("MODIFY", key, item, old))
+                live[key] = item
+        batches.append(batch)
+    return batches
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_long_batch_lists_exactly_what_applying_every_line_would(config, ticker, monkeypatch, seed):
+    import ingest.ticker
+
+    def listing(campaign_id: int) -> dict:
+        snapshot = ticker.snapshot(campaign_id)
+        return {"entries": snapshot["entries"], "removed": snapshot["removed"]}
+
+    every_line = config.id + 1000
+    for batch in random_batches(seed):
+        decoded = [decode_record(r) for r in batch]
+        ticker.apply(config.id, ticker_changes(decoded, config))
+        with monkeypatch.context() as patched:
+            patched.setattr(ingest.ticker, "_first_showable", lambda *_: 0)
+            ticker.apply(every_line, ticker_changes(decoded, config))
+        assert listing(config.id) == listing(every_line)
+    assert listing(config.id)["entries"]  # (the batches did list gifts)

@@ -9,7 +9,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from ingest.consumer import Consumer
+from ingest.consumer import Consumer, settle_heap
 
 
 class Command(BaseCommand):
@@ -34,4 +34,5 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             # Finish the batch in flight, commit it, release the leases, exit.
             signal.signal(signum, lambda *_: stop.set())
+        settle_heap()
         Consumer(consumer_id=id, stop=stop).run(seconds=seconds)
