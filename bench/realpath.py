@@ -180,6 +180,7 @@ class CatchUp:
     redis_cpu: float
     script_usec: float  # inside Redis, the commit scripts
     problems: list[str]
+    recording: Recording | None = None
 
     @property
     def rate(self) -> float:
@@ -202,11 +203,21 @@ def _worker(config: Any, name: str, sim: Any, recording: Recording, start: Any, 
 
 def catch_up(*, records: int, shards: int, workers: int, keys: int = 20_000, seed: int = 1) -> CatchUp:
     """A backlog of `records` over `shards` shards, consumed by `workers` processes from live."""
+    from ingest import streams
+
+    previous = streams.make_clients
+    try:
+        return _catch_up(records=records, shards=shards, workers=workers, keys=keys, seed=seed)
+    finally:
+        streams.make_clients = previous  # (the tests go on with their own)
+
+
+def _catch_up(*, records: int, shards: int, workers: int, keys: int, seed: int) -> CatchUp:
     from ingest.store import Store, get_redis
     from tests.streamsim import StreamSim, stream_caught_up
 
     client = get_redis()
-    client.flushall()
+    client.flushdb()  # the bench's own Redis (or the tests' database)
     sim = StreamSim(shards=shards, seed=seed, empty_reads=(0, 0))
     config = bench_campaign(sim.endpoint_url)
     store = Store()
@@ -237,6 +248,7 @@ def catch_up(*, records: int, shards: int, workers: int, keys: int = 20_000, see
         redis_cpu=_redis_cpu(client) - redis_cpu,
         script_usec=_script_usec(client),
         problems=check(store, config, sim, recording.records),
+        recording=recording,
     )
 
 
@@ -294,22 +306,107 @@ def _script_usec(client: Any) -> float:
     return float(sum(v["usec"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")))
 
 
-def main() -> None:  # python bench/realpath.py [records] [shards] [workers]
+# --- the seed article's Lambda, on the same bytes ------------------------------------------------
+def seed_rate(recording: Recording, *, pipelined: bool, most: int | None = None) -> tuple[float, int]:
+    """records/s of the article's approach (per record HINCRBY + PUBLISH, for its platform and
+    "ALL") fed the same GetRecords bytes, parsed as a Lambda-like consumer would: botocore's parser."""
+    from bench.run import get_records_parser, seed_naive, seed_pipelined
+    from ingest.store import get_redis
+
+    client, parse = get_redis(), get_records_parser()
+    bodies = list(recording.bodies.values())[:most]
+    apply = seed_pipelined if pipelined else seed_naive
+    records = 0
+    started = time.perf_counter()
+    for body in bodies:
+        batch = parse(body)["Records"]
+        apply(client, "bench:seed", [batch])
+        records += len(batch)
+    return records / (time.perf_counter() - started), records
+
+
+@dataclass
+class Figure:
+    figure: str
+    target: str
+    measured: str
+    ratio: str
+    includes: str
+
+
+def ingest_figures(
+    *, records: int, shards: int, catch_up_records: int, naive_batches: int = 3
+) -> list[Figure]:
+    """The ingest rows of `make bench`'s table (bench/README.md)."""
+    one = catch_up(records=records, shards=shards, workers=1)
+    assert one.recording is not None
+    pipelined, _ = seed_rate(one.recording, pipelined=True)
+    naive, naive_records = seed_rate(one.recording, pipelined=False, most=naive_batches)
+    script_us = one.script_usec / one.records
+    real_path = (
+        "GetRecords bytes from memory -> boto3 call (signing, hooks) -> orjson parse -> decode -> 5 metrics -> "
+        "state read -> plan -> commit script -> ticker -> health -> SSE publish; left out: the network"
+    )
+    rows = [
+        Figure(f"ingest, real path, 1 worker, {one.records:,} records, {shards} shards", ">= 50,000 rec/s",
+               f"{one.rate:,.0f} rec/s", f"{one.rate / 50_000:.2f}", real_path),
+        Figure("  vs the seed approach pipelined, same bytes (botocore parse + HINCRBY/PUBLISH)", ">= 10x",
+               f"{pipelined:,.0f} rec/s", f"{one.rate / pipelined:.2f}x", "the seed's whole path, its parse included"),
+        Figure(f"  vs the seed approach one call each ({naive_records:,} records)", "-",
+               f"{naive:,.0f} rec/s", f"{one.rate / naive:.2f}x", "the seed's whole path, its parse included"),
+        Figure("Redis time per record, every script of the run", "<= 5 us", f"{script_us:.2f} us",
+               f"{5 / script_us:.2f}", "commit, ticker, lease and health scripts (INFO commandstats)"),
+        Figure("  worker / Redis CPU per record", "-",
+               f"{1e6 * one.worker_cpu / one.records:.1f} us / {1e6 * one.redis_cpu / one.records:.1f} us", "-",
+               "process CPU time of the worker; INFO cpu of redis-server"),
+    ]  # fmt: skip
+    rows += catch_up_figures(catch_up_records, max(shards, 4))
+    problems = one.problems
+    if problems:
+        rows.append(Figure("EXACTNESS FAILED", "exact", "; ".join(problems), "-", "recount of the table"))
+    return rows
+
+
+def catch_up_figures(records: int, shards: int) -> list[Figure]:
+    one = catch_up(records=records, shards=shards, workers=1)
+    two = catch_up(records=records, shards=shards, workers=2)
+    exact = "exact" if not (one.problems or two.problems) else f"WRONG: {one.problems + two.problems}"
+    return [
+        Figure(f"catch-up of {records:,} records, {shards} shards, 1 worker", "measured",
+               f"{one.rate:,.0f} rec/s ({one.seconds:.1f} s)", "-", f"the real path as above; {exact}"),
+        Figure("  2 workers (processes; leases spread the shards)", ">= 1.8x of 1",
+               f"{two.rate:,.0f} rec/s ({two.seconds:.1f} s)", f"{two.rate / one.rate:.2f}x",
+               f"both on this machine's {os.cpu_count()} cores, with Redis; {exact}"),
+    ]  # fmt: skip
+
+
+def print_figures(figures: list[Figure]) -> None:
+    for f in figures:
+        print(f"{f.figure:<72} {f.target:>16} {f.measured:>28} {f.ratio:>8}   [{f.includes}]")
+
+
+def main() -> None:
+    """python bench/realpath.py [records] [shards] [workers], or: figures [records] [catch-up records]"""
     import sys
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench.run import configure_django
     from devtools.embedded import EmbeddedRedis
 
-    records, shards, workers = (int(a) for a in (sys.argv[1:] + ["100000", "4", "1"][len(sys.argv) - 1 :]))
+    args = sys.argv[1:]
     server = EmbeddedRedis().start()
     try:
         configure_django(server.url)
+        if args[:1] == ["figures"]:
+            sizes = [int(a) for a in args[1:]] + [50_000, 100_000][len(args) - 1 :]
+            print_figures(ingest_figures(records=sizes[0], shards=4, catch_up_records=sizes[1]))
+            return
+        records, shards, workers = (int(a) for a in args + ["100000", "4", "1"][len(args) :])
         result = catch_up(records=records, shards=shards, workers=workers)
         print(
             f"{result.records:,} records, {shards} shards, {workers} worker(s): {result.rate:,.0f} records/s "
             f"({result.seconds:.1f} s; worker CPU {result.worker_cpu:.1f} s, Redis CPU {result.redis_cpu:.1f} s, "
-            f"commit scripts {result.script_usec / result.records:.2f} us/record)"
+            f"scripts {result.script_usec / result.records:.2f} us/record)"
         )
         print("exact" if not result.problems else result.problems)
     finally:

@@ -214,6 +214,8 @@ INGEST_CONSUMER_SECONDS = env_float("INGEST_CONSUMER_SECONDS", 300.0, minimum=1.
 # How many consumer tasks the beat keeps alive across all workers.
 INGEST_CONSUMERS = env_int("INGEST_CONSUMERS", 1, minimum=1)
 INGEST_BATCH_LIMIT = env_int("INGEST_BATCH_LIMIT", 1000, minimum=1)
+# Threads reading a behind shard's next batch while one is committed (0: no read-ahead).
+INGEST_READ_AHEAD_THREADS = env_int("INGEST_READ_AHEAD_THREADS", 4, minimum=0)
 INGEST_MAX_LAG_SECONDS = env_float("INGEST_MAX_LAG_SECONDS", 60.0, minimum=1.0)
 INGEST_REJECTS_KEPT = env_int("INGEST_REJECTS_KEPT", 500, minimum=1)
 # Backfill/rebuild: parallel Scan segments and items per Scan page.

@@ -59,7 +59,7 @@ class BatchApplier:
         try:
             if state.iterator is None:
                 state.iterator = self.open_iterator(run, state)
-            records, next_iterator = run.reader.get_records(state.iterator, settings.INGEST_BATCH_LIMIT)
+            records, next_iterator = self.read(run, state)
         except redis.RedisError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
@@ -71,6 +71,22 @@ class BatchApplier:
             # The batch script refused to run (nothing was written: it writes only after every
             # check passed). Handled like any failed read: back off, report, read again.
             self.poll_failed(run, state, exc)
+
+    def read(self, run: CampaignRun, state: ShardState) -> tuple[list[dict[str, Any]], str | None]:
+        """The shard's next batch: read ahead, if that read was from where the shard stands."""
+        ahead, state.ahead = state.ahead, None
+        if ahead is not None and ahead.iterator == state.iterator:
+            return ahead.result()
+        return run.reader.get_records(state.iterator, settings.INGEST_BATCH_LIMIT)
+
+    def read_ahead(
+        self, run: CampaignRun, state: ShardState, records: list, next_iterator: str | None
+    ) -> None:
+        """A shard that is behind reads its next batch while this one is told to the screens and
+        the next shards are read (ingest/readahead.py)."""
+        reads = self.worker.reads
+        if reads is not None and next_iterator and len(records) >= settings.INGEST_BATCH_LIMIT:
+            state.ahead = reads.start(run.reader.get_records, next_iterator, settings.INGEST_BATCH_LIMIT)
 
     def open_iterator(self, run: CampaignRun, state: ShardState) -> str:
         """Resume after the checkpoint; a shard never read starts at its first sequence number.
@@ -192,6 +208,7 @@ class BatchApplier:
             state.checkpoint = None if new_seq == END else new_seq
         state.iterator = next_iterator
         state.due = clock() if records else clock() + settings.INGEST_IDLE_POLL_SECONDS
+        self.read_ahead(run, state, records, next_iterator)
         if result.metrics:
             ports.publish(ports.MetricsChanged(config, result.version, result.epoch, result.metrics))
         if decoded:

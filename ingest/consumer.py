@@ -25,6 +25,7 @@ from . import ports
 from .batches import MAX_BACKOFF_SECONDS, BatchApplier
 from .config import CampaignConfig
 from .generations import GenerationKeeper
+from .readahead import reads_from_settings
 from .runs import CampaignRun, Worker
 from .scans import ThreadedScans
 from .shards import ShardKeeper, discover_due
@@ -46,12 +47,15 @@ class Consumer:
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         scans: Any = None,
+        reads: Any = None,
     ):
         store = store or Store()
         self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
-        # Table scans for rebuilds: threads by default; the fault-schedule tests step them instead.
+        # Table scans for rebuilds and reads ahead: threads by default; the fault-schedule tests
+        # step them instead.
         scans = scans or ThreadedScans(store, self.id)
-        self.worker = Worker(store, self.id, clock, scans, settings.INGEST_LEASE_SECONDS)
+        reads = reads or reads_from_settings(settings.INGEST_READ_AHEAD_THREADS)
+        self.worker = Worker(store, self.id, clock, scans, settings.INGEST_LEASE_SECONDS, reads)
         self.shards = ShardKeeper(self.worker)
         self.generations = GenerationKeeper(self.worker)
         self.batches = BatchApplier(self.worker, self.shards, self.generations)
@@ -98,6 +102,7 @@ class Consumer:
 
     def shut_down(self) -> None:
         self.scans.stop_all()
+        self.worker.reads.close()
         try:
             self.release_all()
         except redis.RedisError:

@@ -39,6 +39,7 @@ class ShardState:
     last_created: float | None = None  # ApproximateCreationDateTime of the last applied record
     reported: float = 0.0  # when its health was last written
     reads: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, records) per batch
+    ahead: Any = None  # the next batch, being read (ingest/readahead.py)
 
     def health(self, *, behind: bool, records: int) -> str:
         """What /healthz and the admin show for this shard, as JSON: position, lag and rate."""
@@ -88,6 +89,7 @@ class Worker:
     clock: Callable[[], float]
     scans: Any  # ingest.scans.ThreadedScans, or a stepped stand-in (tests)
     lease_seconds: float
+    reads: Any = None  # ingest.readahead: who reads a shard's next batch ahead (None: nobody)
 
     def report(self, run: CampaignRun, *, status: str | None = None, last_error: str | None = None) -> None:
         """The campaign's status and last error (a needs_rebuild status stays until a rebuild's

@@ -36,6 +36,7 @@ from ingest import streams
 from ingest.config import CampaignConfig
 from ingest.consumer import Consumer
 from ingest.metrics import recount
+from ingest.readahead import ImmediateReads
 from ingest.rebuild import RebuildAbandoned, rebuild_start
 from ingest.records import decode_image
 from ingest.scans import Scanner
@@ -216,6 +217,7 @@ class Schedule:
             load_configs=lambda: [self.config],
             clock=self.clock,
             scans=scans,
+            reads=ImmediateReads(),  # next batches read ahead, deterministically
         )
         self.workers.append(Worker(consumer, store, scans))
 
