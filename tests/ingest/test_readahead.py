@@ -29,40 +29,46 @@ class CountingReads(readahead.ThreadedReads):
         return super().start(read, iterator, limit)
 
 
-def test_a_backlog_is_read_ahead_and_counted_exactly(store, monkeypatch, settings):
-    settings.INGEST_BATCH_LIMIT = 10
-    sim = simulator(monkeypatch, shards=2, seed=5, empty_reads=(0, 0))
+def counted_run(store, monkeypatch, settings, *, limit: int, shards: int, backlog: int, after_live: bool):
+    """The consumer's reads ahead while it catches up a backlog (written after the campaign went
+    live on an empty table, or before it started); the result is checked against a recount."""
+    settings.INGEST_BATCH_LIMIT = limit
+    sim = simulator(monkeypatch, shards=shards, seed=backlog, empty_reads=(0, 0))
     campaign = campaign_on(sim)
     reads = CountingReads()
     consumer = Consumer(store=store, consumer_id="c1", reads=reads)
-    run_until(lambda: caught_up(store, campaign, sim), consumer)  # live on an empty table
-    Donations(sim, seed=5, keys=30).write(150)
+    if after_live:
+        run_until(lambda: caught_up(store, campaign, sim), consumer)
+    Donations(sim, seed=backlog, keys=30).write(backlog)
     run_until(lambda: caught_up(store, campaign, sim), consumer)
     assert_matches_recount(store, campaign, sim)
-    assert len(reads.started) >= 10  # most of the backlog's batches were read ahead
     consumer.shut_down()
+    return reads.started
+
+
+def test_a_backlog_is_read_ahead_and_counted_exactly(store, monkeypatch, settings):
+    started = counted_run(store, monkeypatch, settings, limit=10, shards=2, backlog=150, after_live=True)
+    assert len(started) >= 10  # most of the backlog's batches were read ahead
 
 
 def test_a_shard_at_its_tip_does_not_read_ahead(store, monkeypatch, settings):
-    settings.INGEST_BATCH_LIMIT = 1000
-    sim = simulator(monkeypatch, shards=1, seed=6, empty_reads=(0, 0))
-    campaign = campaign_on(sim)
-    reads = CountingReads()
-    consumer = Consumer(store=store, consumer_id="c1", reads=reads)
-    Donations(sim, seed=6, keys=10).write(20)
-    run_until(lambda: caught_up(store, campaign, sim), consumer)
-    assert_matches_recount(store, campaign, sim)
-    assert reads.started == []  # no batch was full: a read made ahead would be stale when used
-    consumer.shut_down()
+    started = counted_run(store, monkeypatch, settings, limit=1000, shards=1, backlog=20, after_live=False)
+    assert started == []  # no batch was full: a read made ahead would be stale when used
 
 
-def test_a_read_made_ahead_from_where_the_shard_no_longer_stands_is_dropped(store, monkeypatch, settings):
+def live_with_a_backlog(store, monkeypatch, settings, seed: int):
+    """A live campaign on one shard, reads made ahead at once, 40 gifts to read in batches of 5."""
     settings.INGEST_BATCH_LIMIT = 5
-    sim = simulator(monkeypatch, shards=1, seed=7, empty_reads=(0, 0))
+    sim = simulator(monkeypatch, shards=1, seed=seed, empty_reads=(0, 0))
     campaign = campaign_on(sim)
     consumer = Consumer(store=store, consumer_id="c1", reads=readahead.ImmediateReads())
     run_until(lambda: caught_up(store, campaign, sim), consumer)
-    Donations(sim, seed=7, keys=20).write(40)
+    Donations(sim, seed=seed, keys=20).write(40)
+    return sim, campaign, consumer
+
+
+def test_a_read_made_ahead_from_where_the_shard_no_longer_stands_is_dropped(store, monkeypatch, settings):
+    sim, campaign, consumer = live_with_a_backlog(store, monkeypatch, settings, seed=7)
     (state,) = next(iter(consumer.runs.values())).held.values()
     run_until(lambda: state.ahead is not None, consumer)  # a batch applied, the next read ahead
     state.iterator = None  # as after a refusal: the shard is opened again from its checkpoint
@@ -71,12 +77,7 @@ def test_a_read_made_ahead_from_where_the_shard_no_longer_stands_is_dropped(stor
 
 
 def test_a_failed_read_ahead_fails_like_the_read_would(store, monkeypatch, settings):
-    settings.INGEST_BATCH_LIMIT = 5
-    sim = simulator(monkeypatch, shards=1, seed=8, empty_reads=(0, 0))
-    campaign = campaign_on(sim)
-    consumer = Consumer(store=store, consumer_id="c1", reads=readahead.ImmediateReads())
-    run_until(lambda: caught_up(store, campaign, sim), consumer)
-    Donations(sim, seed=8, keys=20).write(40)
+    sim, campaign, consumer = live_with_a_backlog(store, monkeypatch, settings, seed=8)
     sim.inject("GetRecords", "ExpiredIteratorException", times=3)
     run_until(lambda: caught_up(store, campaign, sim), consumer)
     assert_matches_recount(store, campaign, sim)
