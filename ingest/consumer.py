@@ -45,12 +45,20 @@ class Consumer:
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         scans: Any = None,
+        organizer: ports.OrganizerInput | None = None,
     ):
         store = store or Store()
         self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
         # Table scans for rebuilds: threads by default; the fault-schedule tests step them instead.
         scans = scans or ThreadedScans(store, self.id)
-        self.worker = Worker(store, self.id, clock, scans, settings.INGEST_LEASE_SECONDS)
+        self.worker = Worker(
+            store,
+            self.id,
+            clock,
+            scans,
+            settings.INGEST_LEASE_SECONDS,
+            organizer or ports.OrganizerInput(),
+        )
         self.shards = ShardKeeper(self.worker)
         self.generations = GenerationKeeper(self.worker)
         self.batches = BatchApplier(self.worker, self.shards, self.generations)

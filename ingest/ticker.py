@@ -177,9 +177,17 @@ class TickerStore:
             seed=seed,
         )
 
-    def snapshot(self, campaign_id: int, limit: int = KEPT) -> dict[str, Any]:
-        """{"id", "rev", "entries", "removed"}: the list newest first, as screens show it."""
-        return self.read(campaign_id, limit)[0]
+    def snapshot(
+        self,
+        campaign_id: int,
+        limit: int = KEPT,
+        *,
+        moderate: ports.TickerModeration = ports.moderated_ticker,
+    ) -> dict[str, Any]:
+        """{"id", "rev", "entries", "removed"}: the list newest first, as screens show it (after
+        the organizers' moderation: hidden names show as Anonymous, removed gifts are listed as
+        removed)."""
+        return moderate(campaign_id, self.read(campaign_id, limit)[0])
 
     def read(self, campaign_id: int, limit: int = KEPT) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The snapshot, and the entries as stored (what `apply` can be seeded with)."""
@@ -215,7 +223,13 @@ def record_batch(config: CampaignConfig, records: list[dict[str, Any]], *, store
     record_changes(config, decoded, store=store)
 
 
-def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any = None) -> None:
+def record_changes(
+    config: CampaignConfig,
+    decoded: list[Change],
+    *,
+    store: Any = None,
+    moderate: ports.TickerModeration = ports.moderated_ticker,
+) -> None:
     """record_batch for records the consumer already decoded (its hot path decodes them once)."""
     if config.ticker is None:
         return
@@ -227,6 +241,14 @@ def record_changes(config: CampaignConfig, decoded: list[Change], *, store: Any 
         if ticker.apply(config.id, changes, seed=_last_seen.get(config.id, "")):
             listing, stored = ticker.read(config.id)
             _last_seen[config.id] = json.dumps(stored)
-            ports.publish(ports.TickerChanged(config, listing))
+            ports.publish(ports.TickerChanged(config, moderate(config.id, listing)))
     except Exception:  # noqa: BLE001 - see above: the ticker is never worth a stuck shard
         log.warning("ticker update for %s failed", config.slug, exc_info=True)
+
+
+def republish(config: CampaignConfig, *, store: Any = None) -> None:
+    """Publish the campaign's list again as it stands (its moderation changed): every open screen
+    shows the change within a second, names already on screen included."""
+    if config.ticker is None:
+        return
+    ports.publish(ports.TickerChanged(config, TickerStore(store).snapshot(config.id)))
