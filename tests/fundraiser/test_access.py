@@ -30,7 +30,14 @@ def campaigns(store):
     adjustment_b = Adjustment.objects.create(campaign=b, amount=Decimal("5"), group="Cash of B")
     run_b = Verification.objects.create(campaign=b)
     moderation_b = GiftModeration.objects.create(campaign=b, item_key="k", action="remove", name_seen="Bob")
-    return {"a": a, "b": b, "screens": screens, "adjustment_b": adjustment_b, "run_b": run_b, "mod_b": moderation_b}
+    return {
+        "a": a,
+        "b": b,
+        "screens": screens,
+        "adjustment_b": adjustment_b,
+        "run_b": run_b,
+        "mod_b": moderation_b,
+    }
 
 
 def member(client, campaign, role: str, name: str):
@@ -66,7 +73,9 @@ def test_an_organizer_sees_and_changes_only_their_campaign(client, campaigns):
                 "/admin/fundraiser/verification/", "/admin/fundraiser/giftmoderation/",
                 "/admin/fundraiser/paddlelevel/"):  # fmt: skip
         response = organizer.get(url)
-        assert response.status_code == 200 and not shows(response, "gala-b") and not shows(response, "Secret"), url
+        assert (
+            response.status_code == 200 and not shows(response, "gala-b") and not shows(response, "Secret")
+        ), url
     health = organizer.get("/admin/fundraiser/campaign/health.json").json()
     assert set(health["campaigns"]) == {"gala-a"}
 
@@ -74,7 +83,9 @@ def test_an_organizer_sees_and_changes_only_their_campaign(client, campaigns):
 def test_an_organizer_cannot_change_another_campaign_by_post(client, campaigns, store):
     a, b = campaigns["a"], campaigns["b"]
     organizer = member(client, a, Membership.MANAGER, "alice")
-    organizer.post("/admin/fundraiser/campaign/", {"action": "rebuild_aggregates", "_selected_action": [b.pk]})
+    organizer.post(
+        "/admin/fundraiser/campaign/", {"action": "rebuild_aggregates", "_selected_action": [b.pk]}
+    )
     assert not store.meta(b.pk), "no rebuild of campaign B was started"
     organizer.post(f"/admin/fundraiser/campaign/{b.pk}/change/", {"name": "Hijacked"})
     b.refresh_from_db()
