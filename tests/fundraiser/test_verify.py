@@ -52,7 +52,10 @@ def test_verify_totals_is_clean_once_settled_and_loud_after_a_corruption(store, 
     adjustment_record(campaign=campaign, by=None, amount=Decimal("250.00"), group="Cash in the room")
     worker = Worker(Consumer(store=store, consumer_id="verify", load_configs=lambda: [config])).start()
     try:
-        wait(lambda: aggregates_settled(store, config.id) and stream_caught_up(store, config.id, sim), 120)
+        wait(
+            lambda: aggregates_settled(store, config.id) and stream_caught_up(store, config.id, sim),
+            max(120, ITEMS // 40),
+        )
         print(f"{ITEMS} items written and counted in {time.monotonic() - started:.1f} s")
         gifts.start()  # live writes during the next verification
         live = verify(campaign, store)
