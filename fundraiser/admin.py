@@ -187,7 +187,7 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
 
     @admin.action(description="Verify totals: recount the table and compare with the live numbers")
     def verify_totals(self, request, queryset):
-        from .verify import verification_start
+        from .tasks import verification_start
 
         runs = [verification_start(campaign=campaign, by=request.user) for campaign in queryset]
         if len(runs) == 1:

@@ -26,7 +26,6 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from django.db import transaction
 from django.utils import timezone
 
 from ingest import streams
@@ -238,15 +237,6 @@ def compare(config: CampaignConfig, recount: Tally, live: dict[str, Any], settle
 
 def _shown(value: int | None, places: int) -> str:
     return "—" if value is None else f"{Decimal(value).scaleb(-places):.{places}f}"
-
-
-def verification_start(*, campaign: Campaign, by: Any) -> Verification:
-    """Queue a run (a Celery task on the worker, which reads the table; the web server does not)."""
-    from .tasks import verify_totals
-
-    run = Verification.objects.create(campaign=campaign, requested_by=by)
-    transaction.on_commit(lambda: verify_totals.delay(run.pk))
-    return run
 
 
 def verification_run(*, verification_id: int, store: Store | None = None) -> Verification:
