@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test soak replay lint format bench ci clean
+.PHONY: install demo test soak verify-soak replay lint format bench ci clean
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -25,6 +25,10 @@ SEEDS ?= 10000
 FIRST ?= 1
 soak: install
 	SCHEDULE_SEEDS=$(SEEDS) SCHEDULE_FIRST_SEED=$(FIRST) $(PY) -m pytest tests/ingest/test_schedules.py -q -p no:logging -o timeout=0
+
+# "Verify totals" on the acceptance's 50,000-item table under live writes (make test uses 3,000)
+verify-soak: install
+	VERIFY_ITEMS=50000 $(PY) -m pytest tests/fundraiser/test_verify.py -q -s -p no:logging -o timeout=0
 
 # Replay one fault schedule, with the consumers' logs: make replay SEED=1234
 replay: install

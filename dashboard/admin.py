@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from fundraiser.access import CampaignScoped, related_only
 from fundraiser.admin import StatusStyles, publish_config_change
 from fundraiser.models import Screen
 
@@ -22,7 +23,7 @@ from .views import render_screen, screen_events, screen_snapshot_response
 
 
 @admin.register(Screen)
-class ScreenAdmin(admin.ModelAdmin):
+class ScreenAdmin(CampaignScoped, admin.ModelAdmin):
     """Screens on the event floor: which are online, what they show, how far behind they are.
 
     A screen's link holds a secret token, stored only as a digest: the link is shown once, when
@@ -31,7 +32,7 @@ class ScreenAdmin(admin.ModelAdmin):
 
     Media = StatusStyles
     list_display = ("name", "campaign", "layout", "online", "state", "last_seen", "viewport", "preview")
-    list_filter = ("campaign", "layout")
+    list_filter = (related_only("campaign"), "layout")
     list_select_related = ("campaign",)
     fields = ("campaign", "name", "layout", "show_ticker", "show_qr", "link", "online", "state", "preview")
     readonly_fields = ("link", "online", "state", "preview")

@@ -38,6 +38,19 @@ def tell_screens_config_changed(sender: Any = None, *, slug: str, **kwargs: Any)
     publish(slug, "config", {})
 
 
+def tell_screens_levers_changed(sender: Any = None, *, slug: str, what: str, **kwargs: Any) -> None:
+    """An organizer recorded or reversed an adjustment: paddle screens get the new paddle raise.
+    (Numbers move through the engine's own update; moderation republishes the ticker.)"""
+    if what != "adjustments":
+        return
+    from fundraiser.adjustments import paddle_summary
+    from fundraiser.models import Campaign
+
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is not None:
+        publish(slug, "paddle", paddle_summary(campaign))
+
+
 def event_for(update: Update) -> tuple[str, dict[str, Any]]:
     """The server-sent event (type, JSON data) of an engine update; screen.js listens for these
     types (tests/dashboard/test_event_schema.py keeps the two in step)."""

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from fundraiser.adjustments import paddle_summary
 from fundraiser.models import Campaign, Screen, token_digest
 from fundraiser.selectors import campaign_config, campaign_milestones
 from ingest.config import CampaignConfig
@@ -162,6 +163,8 @@ def screen_snapshot(view: ScreenView) -> dict[str, Any]:
     snapshot["server_time"] = round(time.time(), 3)
     if view.screen.show_ticker and view.config.ticker is not None:
         snapshot["ticker"] = TickerStore().snapshot(view.config.id, MAX_TICKER)
+    if view.screen.layout == Screen.PADDLE:
+        snapshot["paddle"] = paddle_summary(view.campaign)
     return snapshot
 
 
@@ -235,6 +238,7 @@ def screen_context(
         "qr": screen.show_qr and campaign.donation_url and qr_svg(campaign.donation_url),
         "donation_label": short_url(campaign.donation_url),
         "heartbeat_seconds": HEARTBEAT_SECONDS,
+        "paddle": snapshot.get("paddle"),
     }
 
 

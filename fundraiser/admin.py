@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -14,12 +15,13 @@ from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import RecordError, decode_image
 from ingest.store import Store
 
+from .access import CampaignItself, CampaignScoped, InlineOfCampaign, campaign_ids, related_only
 from .models import Campaign, Goal, Metric, Milestone
 from .selectors import campaign_config
 from .signals import config_changed
 
 
-class MetricInline(admin.TabularInline):
+class MetricInline(InlineOfCampaign, admin.TabularInline):
     model = Metric
     extra = 0
     fields = (
@@ -35,7 +37,7 @@ class MetricInline(admin.TabularInline):
     )
 
 
-class MilestoneInline(admin.TabularInline):
+class MilestoneInline(InlineOfCampaign, admin.TabularInline):
     model = Milestone
     extra = 0
     fields = ("amount", "label")
@@ -74,7 +76,7 @@ class StatusStyles:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(CampaignItself, admin.ModelAdmin):
     Media = StatusStyles
     list_display = (
         "name",
@@ -99,7 +101,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "live_page",
         "screens_link",
     )
-    actions = ["rebuild_aggregates"]
+    actions = ["rebuild_aggregates", "verify_totals"]
     fieldsets = [
         (
             None,
@@ -162,7 +164,8 @@ class CampaignAdmin(admin.ModelAdmin):
         """/healthz with its details (campaigns, shards, lag, errors): for signed-in organizers only."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        active = dict(Campaign.objects.filter(is_active=True).values_list("slug", "pk"))
+        # Only the campaigns this organizer manages (the queryset is scoped: fundraiser/access.py).
+        active = dict(self.get_queryset(request).filter(is_active=True).values_list("slug", "pk"))
         return JsonResponse(overall_health(Store(), active), json_dumps_params={"indent": 2})
 
     @admin.action(description="Rebuild aggregates from the table (screens keep their numbers meanwhile)")
@@ -181,6 +184,16 @@ class CampaignAdmin(admin.ModelAdmin):
                 f"{campaign}: rebuilding into generation {gen}. The screens "
                 "show the current numbers until the new ones are complete.",
             )
+
+    @admin.action(description="Verify totals: recount the table and compare with the live numbers")
+    def verify_totals(self, request, queryset):
+        from .tasks import verification_start
+
+        runs = [verification_start(campaign=campaign, by=request.user) for campaign in queryset]
+        if len(runs) == 1:
+            return redirect("admin:fundraiser_verification_report", runs[0].pk)
+        self.message_user(request, f"Verifying {len(runs)} campaigns: see Verifications.")
+        return None
 
     @admin.display(description="Shards")
     def shards(self, obj: Campaign) -> str:
@@ -329,12 +342,26 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Metric)
-class MetricAdmin(admin.ModelAdmin):
+class MetricAdmin(CampaignScoped, admin.ModelAdmin):
     list_display = ("__str__", "aggregation", "value_path", "group_by_path", "filter_path")
-    list_filter = ("campaign", "aggregation")
+    list_filter = (related_only("campaign"), "aggregation")
 
 
 @admin.register(Goal)
-class GoalAdmin(admin.ModelAdmin):
+class GoalAdmin(CampaignScoped, admin.ModelAdmin):
+    campaign_path = "metric__campaign"
     list_display = ("__str__", "metric", "group", "target")
-    list_filter = ("metric__campaign",)
+    list_filter = (related_only("metric__campaign"),)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "metric":
+            kwargs["queryset"] = self.scoped_metrics(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def scoped_metrics(self, request):
+        allowed = campaign_ids(request.user)
+        metrics = Metric.objects.select_related("campaign")
+        return metrics if allowed is None else metrics.filter(campaign__in=allowed)
+
+
+from . import admin_levers  # noqa: E402, F401 - adjustments, paddles, moderation, verify, members

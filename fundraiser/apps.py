@@ -8,6 +8,10 @@ class FundraiserConfig(AppConfig):
     def ready(self) -> None:
         from ingest import ports
 
+        from .adjustments import campaign_adjustments
+        from .moderation import moderated_ticker
         from .selectors import active_campaign_configs
 
-        ports.provide(configs=active_campaign_configs)  # the campaigns the engine counts
+        ports.provide(  # the campaigns the engine counts, with what organizers decide on the night
+            configs=active_campaign_configs, adjustments=campaign_adjustments, moderation=moderated_ticker
+        )

@@ -266,11 +266,13 @@ class Screen(models.Model):
     BREAKDOWN = "breakdown"
     LEADERBOARD = "leaderboard"
     SPLIT = "split"
+    PADDLE = "paddle"
     LAYOUTS = [
         (THERMOMETER, "Thermometer: total raised against the goal"),
         (BREAKDOWN, "Breakdown: bars per platform or team"),
         (LEADERBOARD, "Leaderboard: top teams or fundraisers"),
         (SPLIT, "Split: progress and breakdown side by side"),
+        (PADDLE, "Paddle raise: levels, paddles per level and the running total"),
     ]
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="screens")
@@ -310,3 +312,145 @@ class Screen(models.Model):
 
     def token_matches(self, token: str) -> bool:
         return hmac.compare_digest(self.token_digest, token_digest(token))
+
+
+# --- the organizers' levers on the night (issue 11): access, adjustments, paddles, moderation -----
+class Membership(models.Model):
+    """Who organizes a campaign: a non-superuser sees and changes only the campaigns they belong to."""
+
+    MANAGER = "manager"
+    VOLUNTEER = "volunteer"
+    ROLES = [
+        (MANAGER, "Manager: the campaign, its screens, adjustments, moderation and health"),
+        (VOLUNTEER, "Volunteer: records adjustments and paddles only"),
+    ]
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships"
+    )
+    role = models.CharField(max_length=20, choices=ROLES, default=VOLUNTEER)
+
+    class Meta:
+        ordering = ["campaign", "user"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role} of {self.campaign})"
+
+
+class Adjustment(models.Model):
+    """An amount recorded by hand (cash in the room, a cheque, a paddle raised). Never deleted: a
+    reversal is recorded on it (who, when, why) and bumps its version, which the engine counts by
+    (ingest/adjustments.py)."""
+
+    ADJUSTMENT = "adjustment"
+    PADDLE = "paddle"
+    KINDS = [(ADJUSTMENT, "Adjustment"), (PADDLE, "Paddle raise")]
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="adjustments")
+    kind = models.CharField(max_length=20, choices=KINDS, default=ADJUSTMENT)
+    amount = models.DecimalField(max_digits=18, decimal_places=6)
+    group = models.CharField(
+        max_length=100, help_text='Shown as a group of grouped metrics, e.g. "Cash in the room".'
+    )
+    note = models.CharField(max_length=500, blank=True, help_text="Why: shown in the audit list.")
+    counts_as_gift = models.BooleanField(default=False, help_text="Also count one gift (count metrics).")
+    counts_as_donor = models.BooleanField(
+        default=False, help_text="Also count one donor (distinct count metrics)."
+    )
+    paddle = models.CharField(max_length=20, blank=True, help_text="Paddle number (paddle raise).")
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    reversed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    reversal_note = models.CharField(max_length=500, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        what = f"paddle #{self.paddle}" if self.kind == self.PADDLE else self.group
+        return f"{what}: {self.amount.normalize():f}" + (" (reversed)" if self.is_reversed else "")
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None
+
+
+class PaddleLevel(models.Model):
+    """A level of a paddle raise (fund-a-need), highest first: the console's keys 1, 2, 3…"""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="paddle_levels")
+    amount = models.DecimalField(
+        max_digits=18, decimal_places=6, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    label = models.CharField(max_length=100, blank=True, help_text="e.g. A month of meals.")
+
+    class Meta:
+        ordering = ["campaign", "-amount"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "amount"], name="unique_paddle_level")]
+
+    def __str__(self) -> str:
+        return f"{self.amount.normalize():f}" + (f" ({self.label})" if self.label else "")
+
+
+class GiftModeration(models.Model):
+    """One gift of the recent gifts ticker, hidden ("Anonymous") or removed by an organizer."""
+
+    HIDE_NAME = "hide_name"
+    REMOVE = "remove"
+    ACTIONS = [(HIDE_NAME, "Name hidden (shows Anonymous)"), (REMOVE, "Removed from the ticker")]
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="moderations")
+    item_key = models.CharField(max_length=64, help_text="The gift's key digest (no donor data).")
+    action = models.CharField(max_length=20, choices=ACTIONS)
+    name_seen = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class NameFilter(models.Model):
+    """Words that hide a donor's name on every screen (case-insensitive, whole words)."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="name_filter")
+    words = models.TextField(blank=True, help_text="One word or phrase a line.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def word_list(self) -> list[str]:
+        return [line.strip() for line in self.words.splitlines() if line.strip()]
+
+
+class Verification(models.Model):
+    """A "Verify totals" run: an independent recount of the table against the live numbers."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATES = [(QUEUED, "queued"), (RUNNING, "running"), (DONE, "done"), (FAILED, "failed")]
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="verifications")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=STATES, default=QUEUED)
+    progress = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

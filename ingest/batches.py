@@ -212,7 +212,13 @@ class BatchApplier:
         if result.metrics:
             ports.publish(ports.MetricsChanged(config, result.version, result.epoch, result.metrics))
         if decoded:
-            ticker.record_changes(config, decoded, store=self.store, entries=gifts)  # recent gifts
+            ticker.record_changes(  # recent gifts for the screens
+                config,
+                decoded,
+                store=self.store,
+                entries=gifts,
+                moderate=self.worker.organizer.moderate_ticker,
+            )
         if next_iterator is None:
             log.info("%s finished closed shard %s/%s", self.worker.id, config.slug, state.shard.shard_id)
             self.shards.release_shard(run, state.shard.shard_id)

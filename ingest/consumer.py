@@ -48,6 +48,7 @@ class Consumer:
         clock: Callable[[], float] = time.monotonic,
         scans: Any = None,
         reads: Any = None,
+        organizer: ports.OrganizerInput | None = None,
     ):
         store = store or Store()
         self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
@@ -55,7 +56,15 @@ class Consumer:
         # step them instead.
         scans = scans or ThreadedScans(store, self.id)
         reads = reads or reads_from_settings(settings.INGEST_READ_AHEAD_THREADS)
-        self.worker = Worker(store, self.id, clock, scans, settings.INGEST_LEASE_SECONDS, reads)
+        self.worker = Worker(
+            store,
+            self.id,
+            clock,
+            scans,
+            settings.INGEST_LEASE_SECONDS,
+            reads,
+            organizer or ports.OrganizerInput(),
+        )
         self.shards = ShardKeeper(self.worker)
         self.generations = GenerationKeeper(self.worker)
         self.batches = BatchApplier(self.worker, self.shards, self.generations)

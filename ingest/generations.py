@@ -8,6 +8,7 @@ import logging
 import time
 
 from . import ports
+from .adjustments import apply_adjustments, include_in_building
 from .rebuild import Generations, build_progress, building_started, rebuild_start, specs_json
 from .runs import CampaignRun, Worker, ready
 from .store import CampaignMeta
@@ -18,6 +19,9 @@ MAINTAIN_SECONDS = 1.0  # how often each campaign's state is checked (lost data,
 SWEEP_SECONDS = 60.0  # how often old tombstones are dropped (see store.TOMBSTONE_SECONDS)
 SWEEP_BATCH, SWEEP_ROUNDS = 1000, 50  # tombstones per script call, calls per sweep at most
 PROGRESS_SECONDS = 1.0  # screens hear how far a rebuild is at most this often
+# How often every adjustment is counted again (a no-op unless one was missed: the web process that
+# recorded it could not reach Redis, or died before it wrote).
+ADJUSTMENTS_SECONDS = 5.0
 
 
 class GenerationKeeper:
@@ -43,13 +47,30 @@ class GenerationKeeper:
             meta = self.store.campaign_meta(run.config.id)
         run.gens = Generations.from_meta(meta)
         self.sweep(run)
+        self.sync_adjustments(run)
         if not meta.building:
             return
         done_at = meta.scan_done_at(meta.building)
         if done_at is None:
             self.worker.scans.ensure(run.config, on_page=lambda _segment: self.report_progress(run))
-        elif self.caught_up(run, meta, done_at):
+        elif self.caught_up(run, meta, done_at) and self.adjustments_included(run, meta.building):
             self.swap(run, meta.building)
+
+    def sync_adjustments(self, run: CampaignRun) -> None:
+        """Count every adjustment again now and then: those already counted change nothing."""
+        if self.worker.clock() - run.adjustments_synced < ADJUSTMENTS_SECONDS:
+            return
+        run.adjustments_synced = self.worker.clock()
+        adjustments = self.worker.organizer.adjustments(run.config.id)
+        if adjustments:
+            apply_adjustments(store=self.store, config=run.config, adjustments=adjustments)
+
+    def adjustments_included(self, run: CampaignRun, gen: str) -> bool:
+        """Before a generation goes live, every adjustment recorded so far is counted in it; any
+        recorded later is applied to it by whoever records it (it is being built: see
+        docs/correctness.md, "Adjustments")."""
+        adjustments = self.worker.organizer.adjustments(run.config.id)
+        return include_in_building(store=self.store, config=run.config, gen=gen, adjustments=adjustments)
 
     def rebuild_reason(self, run: CampaignRun, meta: CampaignMeta) -> str:
         """Why a new generation must be built now ("" if none must)."""

@@ -68,23 +68,61 @@ class DiscardUpdates:
 
 
 ConfigSource = Callable[[], list[CampaignConfig]]
+# A campaign's adjustments (ingest.adjustments.Adjustment), every one ever recorded, reversed included.
+AdjustmentSource = Callable[[int], list[Any]]
+# The recent gifts list as screens get it, after the organizers' moderation (hidden names, removed gifts).
+TickerModeration = Callable[[int, dict[str, Any]], dict[str, Any]]
 _configs: ConfigSource | None = None
+_adjustments: AdjustmentSource = lambda campaign_id: []  # noqa: E731 - until an app provides them
+_moderation: TickerModeration = lambda campaign_id, listing: listing  # noqa: E731
 _publisher: UpdatePublisher = DiscardUpdates()
 
 
-def provide(*, configs: ConfigSource | None = None, publisher: UpdatePublisher | None = None) -> None:
+def provide(
+    *,
+    configs: ConfigSource | None = None,
+    publisher: UpdatePublisher | None = None,
+    adjustments: AdjustmentSource | None = None,
+    moderation: TickerModeration | None = None,
+) -> None:
     """Plug an app into the engine (from its AppConfig.ready)."""
-    global _configs, _publisher
+    global _configs, _publisher, _adjustments, _moderation
     if configs is not None:
         _configs = configs
     if publisher is not None:
         _publisher = publisher
+    if adjustments is not None:
+        _adjustments = adjustments
+    if moderation is not None:
+        _moderation = moderation
 
 
 def active_configs() -> list[CampaignConfig]:
     if _configs is None:
         raise RuntimeError("no campaign configs: the app that provides them (fundraiser) is not installed")
     return _configs()
+
+
+def campaign_adjustments(campaign_id: int) -> list[Any]:
+    return _adjustments(campaign_id)
+
+
+def moderated_ticker(campaign_id: int, listing: dict[str, Any]) -> dict[str, Any]:
+    return _moderation(campaign_id, listing)
+
+
+@dataclass(frozen=True)
+class OrganizerInput:
+    """What organizers decide on the night, as a consumer reads it: the campaign's adjustments and
+    the moderation of its recent gifts. By default from the app that records them (the ports above)."""
+
+    adjustments: AdjustmentSource = campaign_adjustments
+    moderate_ticker: TickerModeration = moderated_ticker
+
+
+# For a consumer whose campaigns live in a database it cannot read (tests whose web server has its
+# own): no adjustments, gifts shown as they are.
+NO_ORGANIZER_INPUT = OrganizerInput(lambda campaign_id: [], lambda campaign_id, listing: listing)
 
 
 def publish(update: Update) -> None:

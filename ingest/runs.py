@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import ports
 from .config import CampaignConfig
 from .rebuild import Generations
 from .store import END, Store
@@ -71,6 +72,7 @@ class CampaignRun:
     maintained: float = -math.inf
     swept: float = -math.inf
     progress_sent: float = 0.0
+    adjustments_synced: float = -math.inf
 
     def heal_soon(self) -> None:
         """Look at the campaign's state on the next step (it may be gone: Redis lost it)."""
@@ -90,6 +92,7 @@ class Worker:
     scans: Any  # ingest.scans.ThreadedScans, or a stepped stand-in (tests)
     lease_seconds: float
     reads: Any = None  # ingest.readahead: who reads a shard's next batch ahead (None: nobody)
+    organizer: ports.OrganizerInput = ports.OrganizerInput()  # adjustments, ticker moderation
 
     def report(self, run: CampaignRun, *, status: str | None = None, last_error: str | None = None) -> None:
         """The campaign's status and last error (a needs_rebuild status stays until a rebuild's

@@ -222,9 +222,17 @@ class TickerStore:
             seed=seed,
         )
 
-    def snapshot(self, campaign_id: int, limit: int = KEPT) -> dict[str, Any]:
-        """{"id", "rev", "entries", "removed"}: the list newest first, as screens show it."""
-        return self.read(campaign_id, limit)[0]
+    def snapshot(
+        self,
+        campaign_id: int,
+        limit: int = KEPT,
+        *,
+        moderate: ports.TickerModeration = ports.moderated_ticker,
+    ) -> dict[str, Any]:
+        """{"id", "rev", "entries", "removed"}: the list newest first, as screens show it (after
+        the organizers' moderation: hidden names show as Anonymous, removed gifts are listed as
+        removed)."""
+        return moderate(campaign_id, self.read(campaign_id, limit)[0])
 
     def read(self, campaign_id: int, limit: int = KEPT) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The snapshot, and the entries as stored (what `apply` can be seeded with)."""
@@ -266,6 +274,7 @@ def record_changes(
     *,
     store: Any = None,
     entries: list[list | None] | None = None,
+    moderate: ports.TickerModeration = ports.moderated_ticker,
 ) -> None:
     """record_batch for records the consumer already decoded and evaluated (its hot path does
     each once): `entries`, if given, holds each record's contribution by config.specs."""
@@ -279,6 +288,14 @@ def record_changes(
         if ticker.apply(config.id, changes, seed=_last_seen.get(config.id, "")):
             listing, stored = ticker.read(config.id)
             _last_seen[config.id] = json.dumps(stored)
-            ports.publish(ports.TickerChanged(config, listing))
+            ports.publish(ports.TickerChanged(config, moderate(config.id, listing)))
     except Exception:  # noqa: BLE001 - see above: the ticker is never worth a stuck shard
         log.warning("ticker update for %s failed", config.slug, exc_info=True)
+
+
+def republish(config: CampaignConfig, *, store: Any = None) -> None:
+    """Publish the campaign's list again as it stands (its moderation changed): every open screen
+    shows the change within a second, names already on screen included."""
+    if config.ticker is None:
+        return
+    ports.publish(ports.TickerChanged(config, TickerStore(store).snapshot(config.id)))

@@ -18,6 +18,7 @@ from django.conf import settings
 from devtools.embedded import free_port, wait_for_port
 from ingest.config import CampaignConfig
 from ingest.consumer import Consumer
+from ingest.ports import NO_ORGANIZER_INPUT
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -186,7 +187,12 @@ def page(browser):
 @pytest.fixture
 def consumer(site, store):
     """A real stream consumer, in this process, for the campaign the web server shows."""
-    consumer = Consumer(store=store, consumer_id="page-test", load_configs=lambda: [site.config])
+    consumer = Consumer(
+        store=store,
+        consumer_id="page-test",
+        load_configs=lambda: [site.config],
+        organizer=NO_ORGANIZER_INPUT,  # the campaign is in the web server's database, not the test's
+    )
     yield consumer
     consumer.release_all()
 

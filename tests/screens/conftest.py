@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from ingest.consumer import Consumer
+from ingest.ports import NO_ORGANIZER_INPUT
 from tests.background import Worker
 from tests.dashboard.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, WebServer, child_env
 from tests.factories import aggregates_settled
@@ -177,7 +178,12 @@ def open_page(browser):
 @pytest.fixture
 def consumer(kiosk, store):
     """A real stream consumer, in this process, for the campaign the screens show."""
-    consumer = Consumer(store=store, consumer_id="screens-test", load_configs=lambda: [kiosk.config])
+    consumer = Consumer(
+        store=store,
+        consumer_id="screens-test",
+        load_configs=lambda: [kiosk.config],
+        organizer=NO_ORGANIZER_INPUT,  # the campaign is in the web server's database, not the test's
+    )
     yield consumer
     consumer.release_all()
 

@@ -680,6 +680,22 @@
     scheduleReveal();
   }
 
+  // --- the paddle raise (layout "paddle"): levels, paddles per level, running total ----------------
+  function renderPaddle(paddle) {
+    const panel = document.getElementById("paddle");
+    if (!panel || !paddle || !Array.isArray(paddle.levels)) return;
+    const currency = panel.dataset.currency || "";
+    setText(panel.querySelector(".paddle-total"), formatted(paddle.total, currency, true));
+    setText(panel.querySelector(".paddle-count-n"), String(paddle.count));
+    const rows = Array.from(panel.querySelectorAll(".paddle-level"));
+    paddle.levels.forEach(function (level, index) {
+      const row = rows[index];
+      if (!row || row.dataset.amount !== level.amount) return reloadOnce("paddle-levels");
+      setText(row.querySelector(".paddle-n"), String(level.count));
+      setText(row.querySelector(".paddle-numbers"), level.paddles.slice(-12).join(" · ")); // typed: text only
+    });
+  }
+
   function showTickerEmpty() {
     const empty = document.getElementById("ticker-empty");
     if (empty) empty.hidden = tickerList.children.length > 0 || ticker.waiting.length > 0;
@@ -816,6 +832,7 @@
     }
     if (Array.isArray(snapshot.milestones)) view.milestones = snapshot.milestones;
     if (snapshot.ticker) renderTicker(snapshot.ticker);
+    if (snapshot.paddle) renderPaddle(snapshot.paddle);
     if (snapshot.config && data.config && snapshot.config !== data.config) reloadOnce("config");
   }
 
@@ -900,6 +917,11 @@
       if (!current()) return;
       heard();
       renderTicker(parse(event));
+    });
+    source.addEventListener("paddle", function (event) { // a paddle recorded or undone
+      if (!current()) return;
+      heard();
+      renderPaddle(parse(event));
     });
     source.addEventListener("progress", function (event) { // a recalculation, under way
       if (!current()) return;
