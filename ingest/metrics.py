@@ -10,8 +10,9 @@ duplicated record changes nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -277,6 +278,16 @@ class Aggregates:
     groups: dict[str, dict[str, int]]
 
 
+def _usable_contributions(
+    specs: tuple[MetricSpec, ...], items: Iterable[dict[str, Any]]
+) -> Iterator[list[Entry]]:
+    for item in items:
+        try:
+            yield item_contribution(specs, item)
+        except RecordError:
+            continue
+
+
 def contribution_delta(old: list[Entry], new: list[Entry]) -> Counter:
     """Net increments that replace contribution `old` by `new` (zero entries dropped)."""
     delta: Counter = Counter()
@@ -296,17 +307,16 @@ def entry_weight(entry: Entry) -> int:
     return entry[3] if entry[0] == "n" else 1
 
 
-def recount(specs: Iterable[MetricSpec], items: Iterable[dict[str, Any]]) -> Aggregates:
-    """Aggregate a whole table from scratch, skipping unusable items: what the store must equal."""
-    specs = list(specs)
+def recount(
+    specs: Iterable[MetricSpec], items: Iterable[dict[str, Any]], extra: Iterable[list[Entry]] = ()
+) -> Aggregates:
+    """Aggregate a whole table from scratch, skipping unusable items: what the store must equal.
+    `extra`: contributions counted besides the table's items (the organizers' adjustments)."""
+    specs = tuple(specs)
     totals: Counter = Counter()
     groups: dict[str, Counter] = {spec.slug: Counter() for spec in specs}
     distinct_refs: Counter = Counter()
-    for item in items:
-        try:
-            entries = item_contribution(specs, item)
-        except RecordError:
-            continue
+    for entries in itertools.chain(_usable_contributions(specs, items), extra):
         for kind, slug, group, value in entries:
             if kind == "n":
                 totals[slug] += value

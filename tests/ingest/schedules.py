@@ -20,6 +20,7 @@ of steps. Never live and wrong, never stuck.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 from collections import Counter
@@ -28,11 +29,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import redis
 from botocore.config import Config
 
 from devtools import campaign
 from devtools.campaign import MetricDefinition
-from ingest import streams
+from ingest import ports, streams
+from ingest.adjustments import Adjustment, adjustment_contribution, apply_adjustments
 from ingest.config import CampaignConfig
 from ingest.consumer import Consumer
 from ingest.metrics import recount
@@ -78,6 +81,7 @@ ACTIONS = (
     (1, "rebuild-request"),
     (0.6, "stream-enabled-late"),
     (0.6, "group-by-change"),
+    (1.5, "adjustment"),
 )
 ALWAYS = ("write", "consumer-step", "scan-step", "clock", "replica-snapshot", "start-worker")
 
@@ -201,6 +205,7 @@ class Schedule:
         self.keys = [f"gift-{n}" for n in range(self.rng.randint(8, 40))]
         self.enabled = {kind for _, kind in ACTIONS if kind in ALWAYS or self.rng.random() < 0.5}
         self.next_item = 0
+        self.adjustments: dict[int, Adjustment] = {}  # the organizers' database
 
     # --- the world ----------------------------------------------------------------------------
     def clock(self) -> float:
@@ -218,6 +223,9 @@ class Schedule:
             clock=self.clock,
             scans=scans,
             reads=ImmediateReads(),  # next batches read ahead, deterministically
+            organizer=ports.OrganizerInput(
+                lambda campaign_id: list(self.adjustments.values()), lambda campaign_id, listing: listing
+            ),
         )
         self.workers.append(Worker(consumer, store, scans))
 
@@ -283,6 +291,35 @@ class Schedule:
 
     def do_write(self) -> str:
         return self.write()
+
+    def do_adjustment(self) -> str:
+        """An organizer records an adjustment, or reverses (or restores) one; the web process
+        counts it at once, unless it fails to (Redis away): the consumers count it again anyway."""
+        rng = self.rng
+        if self.adjustments and rng.random() < 0.4:
+            old = rng.choice(list(self.adjustments.values()))
+            new, kind = (
+                dataclasses.replace(old, version=old.version + 1, reversed=not old.reversed),
+                "reverse",
+            )
+        else:
+            new, kind = (
+                Adjustment(
+                    id=len(self.adjustments) + 1,
+                    version=1,
+                    amount=Decimal(rng.randint(-5_000, 500_000)) / 100,
+                    group=rng.choice(("Cash in the room", "Website", "")),
+                    counts_as_gift=rng.random() < 0.5,
+                    counts_as_donor=rng.random() < 0.3,
+                    donor=rng.choice(("", "paddle:7")),
+                ),
+                "record",
+            )
+        self.adjustments[new.id] = new
+        if rng.random() < 0.7:
+            with contextlib.suppress(redis.RedisError):
+                apply_adjustments(store=self.store, config=self.config, adjustments=[new])
+        return f"adjustment-{kind}"
 
     def do_consumer_step(self) -> str:
         return self.step_worker()
@@ -443,7 +480,8 @@ class Schedule:
 
     def judge(self) -> str | None:
         specs = self.config.specs
-        truth = recount(specs, [decode_image(image) for image in self.sim.images()])
+        adjusted = [adjustment_contribution(specs, a) for a in self.adjustments.values()]
+        truth = recount(specs, [decode_image(image) for image in self.sim.images()], adjusted)
         snapshot = self.store.snapshot(CAMPAIGN, [s.slug for s in specs])
         totals = {slug: v.total for slug, v in snapshot.metrics.items()}
         groups = {slug: v.groups for slug, v in snapshot.metrics.items()}
