@@ -135,7 +135,12 @@ def asset_build() -> str:
     from django.contrib.staticfiles import finders
 
     digest = hashlib.blake2b(digest_size=6)
-    for name in ("dashboard/screen.js", "dashboard/screen.css", "dashboard/sizes.css"):
+    for name in (
+        "dashboard/screen.js",
+        "dashboard/base.css",
+        "dashboard/screen.css",
+        "dashboard/sizes.css",
+    ):
         found = finders.find(name)
         if found:
             digest.update(Path(found).read_bytes())
