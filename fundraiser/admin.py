@@ -73,6 +73,20 @@ class StatusStyles:
     css = {"all": ["fundraiser/admin.css"]}  # the CSP allows no inline style: see docs/security.md
 
 
+# What the worker reports about a campaign, read from Redis: shown, never edited.
+HEALTH_FIELDS = (
+    "ingestion_status",
+    "records_read",
+    "rejected_records",
+    "last_record",
+    "last_error",
+    "rebuild_progress",
+    "shards",
+    "recent_rejects",
+    "live_page",
+)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     Media = StatusStyles
@@ -87,18 +101,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MetricInline, MilestoneInline]
-    readonly_fields = (
-        "ingestion_status",
-        "records_read",
-        "rejected_records",
-        "last_record",
-        "last_error",
-        "rebuild_progress",
-        "shards",
-        "recent_rejects",
-        "live_page",
-        "screens_link",
-    )
+    readonly_fields = (*HEALTH_FIELDS, "screens_link")
     actions = ["rebuild_aggregates"]
     fieldsets = [
         (
@@ -118,22 +121,7 @@ class CampaignAdmin(admin.ModelAdmin):
             },
         ),
         ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
-        (
-            "Ingestion health",
-            {
-                "fields": (
-                    "ingestion_status",
-                    "records_read",
-                    "rejected_records",
-                    "last_record",
-                    "last_error",
-                    "rebuild_progress",
-                    "shards",
-                    "recent_rejects",
-                    "live_page",
-                )
-            },
-        ),
+        ("Ingestion health", {"fields": HEALTH_FIELDS}),
         (
             "Display screens",
             {
