@@ -13,6 +13,12 @@ Layout for campaign C (G is the live generation, see docs/correctness.md):
   {fr:C}:ckpt:<stream>   hash  shard id -> "START" (known, nothing applied), last applied sequence or "END"
   {fr:C}:lease:<name>    hash  owner, fence, expires (ms, Redis clock); name: a shard id, or "scan"
   {fr:C}:rejects         list  recent rejected records (JSON), newest first
+  {fr:C}:ticker...       the recent gifts list (ingest/ticker.py, ingest/lua/ticker.lua)
+  {fr:C}:screen:<S>      string  screen S's last heartbeat (JSON, expires; dashboard/heartbeats.py)
+  fr:kiosk-guesses:<client>  string  unknown kiosk tokens a client tried (dashboard/limits.py)
+  fr:consumers           zset  live consumer ids -> when their heartbeat expires
+Every Redis command of the product is a method here (django-eventstream's pub/sub aside, see
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -697,6 +703,49 @@ class Store:
         pipe.hmget(state, "id", "rev")
         pipe.zrevrange(gone_order, 0, removed - 1)
         return tuple(pipe.execute())
+
+    # --- screens' heartbeats (dashboard/heartbeats.py): frequent, disposable, a day at most --------
+    def screen_key(self, campaign_id: int, screen_id: int) -> str:
+        return f"{self.base(campaign_id)}:screen:{screen_id}"
+
+    def keep_heartbeat(self, campaign_id: int, screen_id: int, report: str, *, seconds: int) -> None:
+        self.redis.set(self.screen_key(campaign_id, screen_id), report, ex=seconds)
+
+    def heartbeats(self, screens: list[tuple[int, int]]) -> list[str | None]:
+        """The last report of each (campaign id, screen id), in order (None: none kept)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for campaign_id, screen_id in screens:
+            pipe.get(self.screen_key(campaign_id, screen_id))
+        return pipe.execute()
+
+    def forget_heartbeat(self, campaign_id: int, screen_id: int) -> None:
+        self.redis.delete(self.screen_key(campaign_id, screen_id))
+
+    # --- unknown kiosk tokens per client (dashboard/limits.py), across every web process ---------
+    def guesses_key(self, client: str) -> str:
+        return f"{self.prefix}:kiosk-guesses:{client}"
+
+    def guesses(self, client: str) -> tuple[int, int]:
+        """(unknown tokens this client tried in its window, seconds left in that window)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.guesses_key(client))
+        pipe.ttl(self.guesses_key(client))
+        count, ttl = pipe.execute()
+        return int(count or 0), int(ttl)
+
+    def count_guess(self, client: str, *, window_seconds: int) -> None:
+        """One more unknown token from this client; its window starts at its first guess."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.guesses_key(client), 0, ex=window_seconds, nx=True)  # INCR keeps this expiry
+        pipe.incr(self.guesses_key(client))
+        pipe.execute()
+
+    # --- a campaign's whole state ---------------------------------------------------------------
+    def forget_campaign(self, campaign_id: int) -> None:
+        """Every key of the campaign (totals, items, checkpoints, ticker...): for a table started anew."""
+        keys = list(self.redis.scan_iter(match=f"{self.base(campaign_id)}*", count=1000))
+        if keys:
+            self.redis.delete(*keys)
 
     # --- consumers ----------------------------------------------------------------------------
     def consumers_key(self) -> str:
