@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 from django.conf import settings
@@ -47,6 +47,7 @@ SCAN_LEASE = "scan"  # the lease of a campaign's table scan (shard ids never tak
 # Tombstones (items that count for nothing) are kept while an older record of them could still be
 # read: the stream keeps records 24 hours; an hour more covers a batch in flight.
 TOMBSTONE_SECONDS = 25 * 3600
+T = TypeVar("T")
 
 
 @cache
@@ -106,6 +107,21 @@ class MetricValues:
         return cls(total=int(raw.get("t", 0)), groups=groups)
 
 
+def _float_or_none(raw: str | None) -> float | None:
+    return float(raw) if raw else None
+
+
+class MetaField(Generic[T]):
+    """One field of the meta hash, read as a T; `default` when the hash does not have it."""
+
+    def __init__(self, name: str, read: Callable[[str], T], default: T):
+        self.name, self.read, self.default = name, read, default
+
+    def __get__(self, meta: CampaignMeta, owner: type | None = None) -> T:
+        raw = meta.raw.get(self.name)
+        return self.default if raw is None else self.read(raw)
+
+
 @dataclass(frozen=True)
 class CampaignMeta:
     """A campaign's meta hash, read in one go: the one place its field names are known.
@@ -124,66 +140,25 @@ class CampaignMeta:
         """The campaign has state (a meta hash with its generation): else Redis lost it, or it is new."""
         return "gen" in self.raw
 
-    @property
-    def live(self) -> str:
-        return self.raw.get("gen", "0")  # "0": nothing live
-
-    @property
-    def building(self) -> str:
-        return self.raw.get("building", "")
-
-    @property
-    def status(self) -> str:
-        return self.raw.get("status", "")
+    live = MetaField("gen", str, "0")  # "0": nothing live
+    building = MetaField("building", str, "")
+    status = MetaField("status", str, "")
+    version = MetaField("version", int, 0)
+    epoch = MetaField("epoch", str, "")
+    stream_arn = MetaField("stream_arn", str, "")
+    rebuild_reason = MetaField("rebuild_reason", str, "")
+    rebuild_requested_at = MetaField("rebuild_requested_at", lambda raw: float(raw or 0), 0.0)
+    last_rebuild_reason = MetaField("last_rebuild_reason", str, "")
+    rebuilt_at = MetaField("rebuilt_at", _float_or_none, None)
+    last_error = MetaField("last_error", str, "")
+    last_record_at = MetaField("last_record_at", _float_or_none, None)
+    records = MetaField("records", int, 0)
+    rejected = MetaField("rejected", int, 0)
 
     @property
     def shown_status(self) -> str:
         """What screens are told: "recalculating" whenever no generation is live (no numbers)."""
         return "recalculating" if self.live == "0" else (self.status or "live")
-
-    @property
-    def version(self) -> int:
-        return int(self.raw.get("version", 0))
-
-    @property
-    def epoch(self) -> str:
-        return self.raw.get("epoch", "")
-
-    @property
-    def stream_arn(self) -> str:
-        return self.raw.get("stream_arn", "")
-
-    @property
-    def rebuild_reason(self) -> str:
-        return self.raw.get("rebuild_reason", "")
-
-    @property
-    def rebuild_requested_at(self) -> float:
-        return float(self.raw.get("rebuild_requested_at", 0) or 0)
-
-    @property
-    def last_rebuild_reason(self) -> str:
-        return self.raw.get("last_rebuild_reason", "")
-
-    @property
-    def rebuilt_at(self) -> float | None:
-        return _float_or_none(self.raw.get("rebuilt_at"))
-
-    @property
-    def last_error(self) -> str:
-        return self.raw.get("last_error", "")
-
-    @property
-    def last_record_at(self) -> float | None:
-        return _float_or_none(self.raw.get("last_record_at"))
-
-    @property
-    def records(self) -> int:
-        return int(self.raw.get("records", 0))
-
-    @property
-    def rejected(self) -> int:
-        return int(self.raw.get("rejected", 0))
 
     def specs(self, gen: str) -> str | None:
         """The metric definitions (JSON) a generation was built with."""
@@ -205,10 +180,6 @@ class CampaignMeta:
     def shard_reports(self) -> dict[str, str]:
         """Each shard's health report (JSON), by shard id."""
         return {name[6:]: value for name, value in self.raw.items() if name.startswith("shard:")}
-
-
-def _float_or_none(raw: str | None) -> float | None:
-    return float(raw) if raw else None
 
 
 # Meta fields writers name (the readers are CampaignMeta's properties above).
