@@ -1,6 +1,7 @@
 """Screen heartbeats: what each screen last said it shows, kept in Redis (frequent and disposable).
 
-Key for screen S of campaign C: {fr:C}:screen:S, a JSON string that expires after a day.
+Key for screen S of campaign C: {fr:C}:screen:S, a JSON string that expires after a day
+(Store.keep_heartbeat, ingest/store.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ ONLINE_SECONDS = 40  # two missed heartbeats and a bit: offline
 KEPT_SECONDS = 24 * 3600
 CONNECTIONS = ("live", "reconnecting", "connecting")
 STATUSES = ("live", "recalculating")
-
-
-def heartbeat_key(store: Store, campaign_id: int, screen_id: int) -> str:
-    return f"{store.base(campaign_id)}:screen:{screen_id}"
 
 
 def clean_report(raw: Any) -> dict[str, Any]:
@@ -55,7 +52,7 @@ def record_heartbeat(
 ) -> None:
     store = store or Store()
     data = {**clean_report(report), "at": round(time.time(), 3)}
-    store.redis.set(heartbeat_key(store, campaign_id, screen_id), json.dumps(data), ex=KEPT_SECONDS)
+    store.keep_heartbeat(campaign_id, screen_id, json.dumps(data), seconds=KEPT_SECONDS)
 
 
 def heartbeats(screens: list[tuple[int, int]], store: Store | None = None) -> dict[int, dict[str, Any]]:
@@ -63,11 +60,8 @@ def heartbeats(screens: list[tuple[int, int]], store: Store | None = None) -> di
     if not screens:
         return {}
     store = store or Store()
-    pipe = store.redis.pipeline(transaction=False)
-    for campaign_id, screen_id in screens:
-        pipe.get(heartbeat_key(store, campaign_id, screen_id))
     found = {}
-    for (_, screen_id), raw in zip(screens, pipe.execute(), strict=True):
+    for (_, screen_id), raw in zip(screens, store.heartbeats(screens), strict=True):
         if raw:
             found[screen_id] = json.loads(raw)
     return found
@@ -75,7 +69,7 @@ def heartbeats(screens: list[tuple[int, int]], store: Store | None = None) -> di
 
 def forget(campaign_id: int, screen_id: int, store: Store | None = None) -> None:
     store = store or Store()
-    store.redis.delete(heartbeat_key(store, campaign_id, screen_id))
+    store.forget_heartbeat(campaign_id, screen_id)
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,14 @@ from .screens import (
     MAX_LEADERS,
     MAX_TICKER,
     GoalLayout,
-    bar_rows,
     contrast_text,
     countdown,
-    goal_bar,
     goal_layout,
     leader_rows,
+    numbers_context,
     progress_scale,
-    stat_tiles,
+    ticker_context,
+    units,
 )
 from .snapshots import config_snapshot
 
@@ -136,7 +136,12 @@ def asset_build() -> str:
     from django.contrib.staticfiles import finders
 
     digest = hashlib.blake2b(digest_size=6)
-    for name in ("dashboard/screen.js", "dashboard/screen.css", "dashboard/sizes.css"):
+    for name in (
+        "dashboard/screen.js",
+        "dashboard/base.css",
+        "dashboard/screen.css",
+        "dashboard/sizes.css",
+    ):
         found = finders.find(name)
         if found:
             digest.update(Path(found).read_bytes())
@@ -171,74 +176,49 @@ def screen_snapshot(view: ScreenView) -> dict[str, Any]:
 def screen_context(
     view: ScreenView, snapshot: dict[str, Any], *, urls: dict[str, str], preview: bool = False
 ) -> dict[str, Any]:
-    campaign, screen, layout = view.campaign, view.screen, view.layout
-    metrics = snapshot.get("metrics", {})
-    currency = snapshot["currency"]
+    """Template context of a screen: the goal page's numbers, plus its scale, leaderboard and frame."""
+    screen, ticker = view.screen, view.config.ticker
+    numbers = numbers_context(view.layout, snapshot, bar_limit=BARS_BY_LAYOUT.get(screen.layout, MAX_BARS))
+    headline = numbers["headline"]
+    return {
+        **numbers,
+        **ticker_context(snapshot, units(snapshot)(ticker.metric) if ticker else ""),
+        **screen_frame(view.campaign, screen),
+        "preview": preview,
+        "urls": urls,
+        "scale": headline and progress_scale(headline["value"], snapshot.get("goal"), view.milestones),
+        "leaders": leaderboard(view, snapshot),
+        "max_leaders": MAX_LEADERS,
+        "paddle": snapshot.get("paddle"),
+    }
 
-    def unit(slug: str) -> str:
-        return currency if metrics.get(slug, {}).get("money") else ""
 
-    goal = snapshot.get("goal")
-    headline = None
-    if layout.headline and layout.headline in metrics:
-        metric = metrics[layout.headline]
-        headline = {
-            "slug": layout.headline,
-            "label": metric["label"] + (f" · {goal['group']}" if goal and goal["group"] else ""),
-            "value": goal["current"] if goal else metric["total"],
-            "currency": unit(layout.headline),
-        }
-    breakdown = None
-    bar_limit = BARS_BY_LAYOUT.get(screen.layout, MAX_BARS)
-    if layout.breakdown and layout.breakdown in metrics:
-        metric = metrics[layout.breakdown]
-        rows, more = bar_rows(metric["groups"], bar_limit)
-        breakdown = {
-            "slug": layout.breakdown,
-            "title": f"{metric['label']} by {layout.breakdown_by}",
-            "currency": unit(layout.breakdown),
-            "rows": rows,
-            "more": more,
-        }
-    leaders = None
-    board = view.config.leaderboard
-    if board and board in metrics:
-        leaders = {
-            "slug": board,
-            "title": campaign.leaderboard_title or leaderboard_title(view.config, board),
-            "currency": unit(board),
-            "rows": leader_rows(metrics[board]["groups"]),
-        }
-    now = time.time()
-    ticker = snapshot.get("ticker")
+def leaderboard(view: ScreenView, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+    board, metrics = view.config.leaderboard, snapshot.get("metrics", {})
+    if not board or board not in metrics:
+        return None
+    return {
+        "slug": board,
+        "title": view.campaign.leaderboard_title or leaderboard_title(view.config, board),
+        "currency": units(snapshot)(board),
+        "rows": leader_rows(metrics[board]["groups"]),
+    }
+
+
+def screen_frame(campaign: Campaign, screen: Screen) -> dict[str, Any]:
+    """What surrounds the numbers on a screen: colours, countdown, QR code, heartbeats."""
+    starts_at, ends_at = _epoch(campaign.starts_at), _epoch(campaign.ends_at)
     return {
         "campaign": campaign,
         "screen": screen,
-        "preview": preview,
         "layout_name": screen.layout,
-        "snapshot": snapshot,
-        "urls": urls,
-        "recalculating": snapshot.get("status") == "recalculating",
         "theme": theme_style(campaign),
-        "layout": layout,
-        "headline": headline,
-        "goal": goal_bar(goal),
-        "scale": headline and progress_scale(headline["value"], goal, view.milestones),
-        "stats": stat_tiles(metrics, layout.stats, unit),
-        "breakdown": breakdown,
-        "bar_limit": bar_limit,
-        "leaders": leaders,
-        "max_leaders": MAX_LEADERS,
-        "ticker": ticker["entries"] if ticker is not None else None,
-        "ticker_currency": unit(view.config.ticker.metric) if view.config.ticker else "",
-        "max_ticker": MAX_TICKER,
-        "countdown": countdown(now, _epoch(campaign.starts_at), _epoch(campaign.ends_at)),
-        "starts_at": _epoch(campaign.starts_at),
-        "ends_at": _epoch(campaign.ends_at),
+        "countdown": countdown(time.time(), starts_at, ends_at),
+        "starts_at": starts_at,
+        "ends_at": ends_at,
         "qr": screen.show_qr and campaign.donation_url and qr_svg(campaign.donation_url),
         "donation_label": short_url(campaign.donation_url),
         "heartbeat_seconds": HEARTBEAT_SECONDS,
-        "paddle": snapshot.get("paddle"),
     }
 
 

@@ -103,39 +103,27 @@ def streams_refused() -> JsonResponse:
     )
 
 
-# --- kiosk token guesses -----------------------------------------------------------------------------
-_redis = None
-
-
-def _client():
-    global _redis
-    if _redis is None:
-        from ingest.store import get_redis
-
-        _redis = get_redis()
-    return _redis
-
-
-def _guess_key(request: HttpRequest) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:kiosk-guesses:{client_ip(request)}"
-
-
+# --- kiosk token guesses (kept by ingest/store.py) -------------------------------------------------
 def guesses_blocked(request: HttpRequest) -> int:
     """Seconds this client must wait before trying tokens again; 0 when it may."""
-    key = _guess_key(request)
-    pipe = _client().pipeline(transaction=False)
-    pipe.get(key)
-    pipe.ttl(key)
-    count, ttl = pipe.execute()
-    if int(count or 0) < settings.KIOSK_TOKEN_GUESSES:
+    count, ttl = _store().guesses(client_ip(request))
+    if count < settings.KIOSK_TOKEN_GUESSES:
         return 0
-    return max(int(ttl), 1)
+    return max(ttl, 1)
 
 
 def count_guess(request: HttpRequest) -> None:
     """One more unknown token from this client; the window starts at its first guess."""
-    key = _guess_key(request)
-    pipe = _client().pipeline(transaction=True)
-    pipe.set(key, 0, ex=settings.KIOSK_GUESS_WINDOW_SECONDS, nx=True)  # INCR keeps this expiry
-    pipe.incr(key)
-    pipe.execute()
+    _store().count_guess(client_ip(request), window_seconds=settings.KIOSK_GUESS_WINDOW_SECONDS)
+
+
+_guess_store = None
+
+
+def _store():
+    global _guess_store
+    if _guess_store is None:
+        from ingest.store import Store
+
+        _guess_store = Store()
+    return _guess_store

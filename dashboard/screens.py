@@ -6,6 +6,7 @@ script in data attributes, so first paint and live updates put each metric in th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from ingest.config import CampaignConfig
 
 MAX_BARS = 8  # more rows than this do not stay legible from the back of a room
+MAX_TICKER = 12  # gifts a screen lists; the oldest are cut by the layout when space runs out
 
 
 @dataclass(frozen=True)
@@ -92,52 +94,82 @@ def goal_bar(goal: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, Any]:
-    """Template context of the goal page: the snapshot arranged as the layout says."""
-    layout = goal_layout(config)
-    metrics = snapshot["metrics"]
-    currency = snapshot["currency"]
+def units(snapshot: dict[str, Any]) -> Callable[[str], str]:
+    """The currency to show a metric's amounts in: the campaign's for money, none for counts."""
+    metrics, currency = snapshot.get("metrics", {}), snapshot["currency"]
 
     def unit(slug: str) -> str:
-        return currency if metrics[slug]["money"] else ""
+        return currency if metrics.get(slug, {}).get("money") else ""
 
-    goal = snapshot.get("goal")
-    headline = None
+    return unit
+
+
+def headline_numbers(layout: GoalLayout, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+    """The big number: the goal's progress when there is a goal, else the headline metric's total."""
+    metrics, goal = snapshot.get("metrics", {}), snapshot.get("goal")
     # While aggregates are being rebuilt the snapshot carries no metrics: show none (never zeros).
-    if layout.headline and layout.headline in metrics:
-        metric = metrics[layout.headline]
-        headline = {
-            "slug": layout.headline,
-            "label": metric["label"] + (f" · {goal['group']}" if goal and goal["group"] else ""),
-            "value": goal["current"] if goal else metric["total"],
-            "currency": unit(layout.headline),
-        }
-    breakdown = None
-    if layout.breakdown and layout.breakdown in metrics:
-        metric = metrics[layout.breakdown]
-        rows, more = bar_rows(metric["groups"])
-        breakdown = {
-            "slug": layout.breakdown,
-            "title": f"{metric['label']} by {layout.breakdown_by}",
-            "currency": unit(layout.breakdown),
-            "rows": rows,
-            "more": more,
-        }
+    if not layout.headline or layout.headline not in metrics:
+        return None
+    metric = metrics[layout.headline]
+    return {
+        "slug": layout.headline,
+        "label": metric["label"] + (f" · {goal['group']}" if goal and goal["group"] else ""),
+        "value": goal["current"] if goal else metric["total"],
+        "currency": units(snapshot)(layout.headline),
+    }
+
+
+def breakdown_bars(layout: GoalLayout, snapshot: dict[str, Any], limit: int) -> dict[str, Any] | None:
+    """The breakdown metric's largest groups as bars (templates/dashboard/screen/bars.html)."""
+    metrics = snapshot.get("metrics", {})
+    if not layout.breakdown or layout.breakdown not in metrics:
+        return None
+    metric = metrics[layout.breakdown]
+    rows, more = bar_rows(metric["groups"], limit)
+    return {
+        "slug": layout.breakdown,
+        "title": f"{metric['label']} by {layout.breakdown_by}",
+        "currency": units(snapshot)(layout.breakdown),
+        "rows": rows,
+        "more": more,
+    }
+
+
+def numbers_context(
+    layout: GoalLayout, snapshot: dict[str, Any], *, bar_limit: int = MAX_BARS
+) -> dict[str, Any]:
+    """What the goal page and every screen layout show of a snapshot: headline, goal, tiles, bars."""
     return {
         "snapshot": snapshot,
         "layout": layout,
-        "headline": headline,
-        "goal": goal_bar(goal),
-        "stats": stat_tiles(metrics, layout.stats, unit),
-        "breakdown": breakdown,
-        "max_bars": MAX_BARS,
+        "headline": headline_numbers(layout, snapshot),
+        "goal": goal_bar(snapshot.get("goal")),
+        "stats": stat_tiles(snapshot.get("metrics", {}), layout.stats, units(snapshot)),
+        "breakdown": breakdown_bars(layout, snapshot, bar_limit),
+        "bar_limit": bar_limit,
         "recalculating": snapshot.get("status") == "recalculating",
     }
 
 
+def ticker_context(snapshot: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The recent gifts (templates/dashboard/screen/gifts.html); None when they are not shown."""
+    ticker = snapshot.get("ticker")
+    return {
+        "ticker": ticker["entries"] if ticker is not None else None,
+        "ticker_currency": currency,
+        "max_ticker": MAX_TICKER,
+    }
+
+
+def goal_context(config: CampaignConfig, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Template context of the goal page: the snapshot arranged as the layout says."""
+    ticker = config.ticker
+    ticker_currency = config.currency if ticker and config.displays[ticker.metric].is_money else ""
+    return {**numbers_context(goal_layout(config), snapshot), **ticker_context(snapshot, ticker_currency)}
+
+
 # --- display screens (kiosks): the progress scale, milestones and leaderboard -------------------
 MAX_LEADERS = 10
-MAX_TICKER = 12  # gifts a screen lists; the oldest are cut by the layout when space runs out
 
 
 def progress_scale(
@@ -149,14 +181,10 @@ def progress_scale(
     thermometer always has somewhere to go. Milestones below the top of the scale are ticks.
     """
     value = Decimal(current)
-    targets: dict[Decimal, dict[str, str]] = {}
-    for milestone in milestones:
-        targets.setdefault(Decimal(milestone["amount"]), milestone)
-    goal_amount = Decimal(goal["target"]) if goal else Decimal(0)
-    if goal and goal_amount > 0:
-        targets[goal_amount] = {"amount": goal["target"], "label": goal["label"] or "Goal"}
+    targets = scale_targets(goal, milestones)
     ordered = sorted((amount, t) for amount, t in targets.items() if amount > 0)
     upcoming = next(((amount, t) for amount, t in ordered if amount > value), None)
+    goal_amount = Decimal(goal["target"]) if goal else Decimal(0)
     top = max(goal_amount, upcoming[0] if upcoming else (ordered[-1][0] if ordered else Decimal(0)))
     if top <= 0:
         return {"top": None, "fill": "0", "ticks": [], "next": None}
@@ -164,23 +192,34 @@ def progress_scale(
     return {
         "top": top_target and {"amount": top_target["amount"], "label": top_target["label"]},
         "fill": progress_width(float(100 * value / top)),
-        "ticks": [
-            {
-                "amount": t["amount"],
-                "label": t["label"],
-                "position": f"{100 * amount / top:.2f}",
-                "reached": value >= amount,
-            }
-            for amount, t in ordered
-            if amount < top
-        ],
-        "next": upcoming
-        and {
-            "amount": upcoming[1]["amount"],
-            "label": upcoming[1]["label"],
-            "remaining": f"{upcoming[0] - value:f}",
-        },
+        "ticks": [scale_tick(amount, t, value, top) for amount, t in ordered if amount < top],
+        "next": upcoming and next_target(*upcoming, value),
     }
+
+
+def scale_targets(
+    goal: dict[str, Any] | None, milestones: list[dict[str, str]]
+) -> dict[Decimal, dict[str, str]]:
+    """Milestones and the goal by amount; the goal names its own amount."""
+    targets: dict[Decimal, dict[str, str]] = {}
+    for milestone in milestones:
+        targets.setdefault(Decimal(milestone["amount"]), milestone)
+    if goal and Decimal(goal["target"]) > 0:
+        targets[Decimal(goal["target"])] = {"amount": goal["target"], "label": goal["label"] or "Goal"}
+    return targets
+
+
+def scale_tick(amount: Decimal, target: dict[str, str], value: Decimal, top: Decimal) -> dict[str, Any]:
+    return {
+        "amount": target["amount"],
+        "label": target["label"],
+        "position": f"{100 * amount / top:.2f}",
+        "reached": value >= amount,
+    }
+
+
+def next_target(amount: Decimal, target: dict[str, str], value: Decimal) -> dict[str, str]:
+    return {"amount": target["amount"], "label": target["label"], "remaining": f"{amount - value:f}"}
 
 
 def leader_rows(groups: list[dict[str, str]], limit: int = MAX_LEADERS) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ from redis.exceptions import RedisError
 
 from fundraiser.models import Campaign, Screen
 from fundraiser.selectors import campaign_config
-from ingest.config import CampaignConfig
 from ingest.health import overall_health
 from ingest.store import Store
 from ingest.ticker import TickerStore
@@ -76,25 +75,8 @@ def goal_page(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = load_campaign(slug)
     if hidden := campaign.hides_numbers():
         return closed_response(request, campaign, hidden)
-    config = campaign_config(campaign)
-    snapshot = campaign_snapshot(campaign)
-    context = goal_context(config, snapshot)
-    ticker = snapshot.get("ticker")
-    return render(
-        request,
-        "dashboard/goal.html",
-        {
-            "campaign": campaign,
-            **context,
-            "ticker": ticker["entries"] if ticker is not None else None,
-            "ticker_currency": currency_of(config, config.ticker.metric) if config.ticker else "",
-            "max_ticker": MAX_TICKER,
-        },
-    )
-
-
-def currency_of(config: CampaignConfig, slug: str) -> str:
-    return config.currency if config.displays[slug].is_money else ""
+    context = goal_context(campaign_config(campaign), campaign_snapshot(campaign))
+    return render(request, "dashboard/goal.html", {"campaign": campaign, **context})
 
 
 @never_cache

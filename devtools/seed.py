@@ -27,10 +27,7 @@ def forget_campaign_state(campaign_id: int) -> None:
     """A new (empty) table: totals kept in Redis from an earlier run's table no longer apply."""
     from ingest.store import Store
 
-    store = Store()
-    keys = list(store.redis.scan_iter(match=f"{store.base(campaign_id)}*", count=1000))
-    if keys:
-        store.redis.delete(*keys)
+    Store().forget_campaign(campaign_id)
 
 
 def dress_for_screens(campaign: Campaign, *, base_url: str) -> None:

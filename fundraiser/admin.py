@@ -75,6 +75,20 @@ class StatusStyles:
     css = {"all": ["fundraiser/admin.css"]}  # the CSP allows no inline style: see docs/security.md
 
 
+# What the worker reports about a campaign, read from Redis: shown, never edited.
+HEALTH_FIELDS = (
+    "ingestion_status",
+    "records_read",
+    "rejected_records",
+    "last_record",
+    "last_error",
+    "rebuild_progress",
+    "shards",
+    "recent_rejects",
+    "live_page",
+)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(CampaignItself, admin.ModelAdmin):
     Media = StatusStyles
@@ -89,18 +103,7 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
     )
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MetricInline, MilestoneInline]
-    readonly_fields = (
-        "ingestion_status",
-        "records_read",
-        "rejected_records",
-        "last_record",
-        "last_error",
-        "rebuild_progress",
-        "shards",
-        "recent_rejects",
-        "live_page",
-        "screens_link",
-    )
+    readonly_fields = (*HEALTH_FIELDS, "screens_link")
     actions = ["rebuild_aggregates", "verify_totals"]
     fieldsets = [
         (
@@ -120,22 +123,7 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
             },
         ),
         ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
-        (
-            "Ingestion health",
-            {
-                "fields": (
-                    "ingestion_status",
-                    "records_read",
-                    "rejected_records",
-                    "last_record",
-                    "last_error",
-                    "rebuild_progress",
-                    "shards",
-                    "recent_rejects",
-                    "live_page",
-                )
-            },
-        ),
+        ("Ingestion health", {"fields": HEALTH_FIELDS}),
         (
             "Display screens",
             {

@@ -16,11 +16,19 @@ from django.db import models
 from django.utils import timezone
 
 from ingest.endpoints import endpoint_refusal
+from ingest.metrics import kept_places
 
 PATH_VALIDATOR = RegexValidator(
     r"^[^.\s]+(\.[^.\s]+)*$",
     "A dotted attribute path such as amount or payment.amount.",
 )
+
+
+def attribute_path(**options) -> models.CharField:
+    """Where an item keeps a value: an attribute, dotted into nested maps (payment.amount); optional."""
+    return models.CharField(max_length=255, blank=True, validators=[PATH_VALIDATOR], **options)
+
+
 # Colours go into the screens' style sheet: only #rrggbb, so nothing else can be injected there.
 COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f.")
 # Attribute names that hold contact details: never shown on a screen, whatever is configured.
@@ -79,18 +87,12 @@ class Campaign(models.Model):
     )
     logo_url = models.URLField(blank=True, help_text="Logo shown in the screens' header (PNG or SVG).")
     donation_url = models.URLField(blank=True, help_text="Where to give: shown on the screens as a QR code.")
-    donor_name_path = models.CharField(
-        max_length=255,
-        blank=True,
+    donor_name_path = attribute_path(
         default="name",
-        validators=[PATH_VALIDATOR],
         help_text="Attribute holding the name a donor chose to display in the recent gifts ticker. "
         "Empty: every gift shows as Anonymous.",
     )
-    anonymous_path = models.CharField(
-        max_length=255,
-        blank=True,
-        validators=[PATH_VALIDATOR],
+    anonymous_path = attribute_path(
         help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
     )
     leaderboard_metric = models.ForeignKey(
@@ -160,6 +162,11 @@ def is_contact_path(path: str) -> bool:
     return any(word.lower() in CONTACT_WORDS for word in words)
 
 
+def one_per_campaign(field: str, *, name: str) -> models.UniqueConstraint:
+    """A campaign has at most one row with each value of `field` (one metric per slug...)."""
+    return models.UniqueConstraint(fields=["campaign", field], name=name)
+
+
 class Metric(models.Model):
     SUM = "sum"
     COUNT = "count"
@@ -170,19 +177,13 @@ class Metric(models.Model):
     slug = models.SlugField()
     label = models.CharField(max_length=100, blank=True)
     aggregation = models.CharField(max_length=20, choices=AGGREGATIONS, default=SUM)
-    value_path = models.CharField(
-        max_length=255,
-        blank=True,
-        validators=[PATH_VALIDATOR],
+    value_path = attribute_path(
         help_text="Attribute to sum or count distinct, e.g. amount or payment.amount.",
     )
-    group_by_path = models.CharField(
-        max_length=255,
-        blank=True,
-        validators=[PATH_VALIDATOR],
+    group_by_path = attribute_path(
         help_text="Optional attribute to break the metric down by, e.g. platform.",
     )
-    filter_path = models.CharField(max_length=255, blank=True, validators=[PATH_VALIDATOR])
+    filter_path = attribute_path()
     filter_value = models.CharField(max_length=255, blank=True)
     decimal_places = models.PositiveSmallIntegerField(
         default=2,
@@ -193,9 +194,7 @@ class Metric(models.Model):
 
     class Meta:
         ordering = ["campaign", "slug"]
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "slug"], name="unique_metric_slug"),
-        ]
+        constraints = [one_per_campaign("slug", name="unique_metric_slug")]
 
     def __str__(self) -> str:
         return f"{self.campaign.slug}/{self.slug}"
@@ -209,8 +208,7 @@ class Metric(models.Model):
             raise ValidationError({"value_path": "Sum and count distinct need a value attribute."})
         if bool(self.filter_path) != bool(self.filter_value):
             raise ValidationError({"filter_value": "Give both a filter attribute and its value."})
-        if self.aggregation != self.SUM:
-            self.decimal_places = 0
+        self.decimal_places = kept_places(self.aggregation, self.decimal_places)
 
 
 class Goal(models.Model):
@@ -244,9 +242,7 @@ class Milestone(models.Model):
 
     class Meta:
         ordering = ["campaign", "amount"]
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "amount"], name="unique_milestone_amount"),
-        ]
+        constraints = [one_per_campaign("amount", name="unique_milestone_amount")]
 
     def __str__(self) -> str:
         return f"{self.label} ({self.amount.normalize():f})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest.config import CampaignConfig, GoalConfig, MetricDisplay, TickerSource
-from ingest.metrics import MetricSpec
+from ingest.metrics import SUM, MetricSpec
 
 from .models import Campaign, Goal, Metric, Milestone
 
@@ -22,15 +22,7 @@ def metric_spec(metric: Metric) -> MetricSpec:
 
 def campaign_config(campaign: Campaign) -> CampaignConfig:
     metrics = list(campaign.metrics.all())
-    displays = {
-        m.slug: MetricDisplay(
-            m.slug,
-            m.display_label,
-            m.decimal_places if m.aggregation == Metric.SUM else 0,
-            m.is_money and m.aggregation == Metric.SUM,
-        )
-        for m in metrics
-    }
+    specs = [metric_spec(m) for m in metrics]
     return CampaignConfig(
         id=campaign.pk,
         slug=campaign.slug,
@@ -39,11 +31,18 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
         table_name=campaign.table_name,
         region=campaign.region,
         endpoint_url=campaign.endpoint_url,
-        specs=tuple(metric_spec(m) for m in metrics),
-        displays=displays,
+        specs=tuple(specs),
+        displays={spec.slug: metric_display(m, spec) for m, spec in zip(metrics, specs, strict=True)},
         goal=(goal := headline_goal(campaign, metrics)),
         ticker=ticker_source(campaign, metrics, goal),
         leaderboard=leaderboard_metric(campaign, metrics, goal),
+    )
+
+
+def metric_display(metric: Metric, spec: MetricSpec) -> MetricDisplay:
+    """Shown in the places the engine counts in; only a sum can be money."""
+    return MetricDisplay(
+        spec.slug, metric.display_label, spec.decimal_places, metric.is_money and spec.aggregation == SUM
     )
 
 
@@ -79,7 +78,7 @@ def campaign_milestones(campaign: Campaign, places: int) -> list[dict[str, str]]
 def headline_goal(campaign: Campaign, metrics: list[Metric]) -> GoalConfig | None:
     goal: Goal | None = campaign.headline_goal
     if goal is not None:
-        places = goal.metric.decimal_places if goal.metric.aggregation == Metric.SUM else 0
+        places = metric_spec(goal.metric).decimal_places
         return GoalConfig(goal.metric.slug, goal.group, int(goal.target.scaleb(places)), goal.label or "Goal")
     money = [m for m in metrics if m.aggregation == Metric.SUM]
     if money and campaign.goal_amount:

@@ -60,8 +60,13 @@ class MetricSpec:
             split(group_path),
             split(filter_path),
             filter_value,
-            decimal_places if aggregation == SUM else 0,
+            kept_places(aggregation, decimal_places),
         )
+
+
+def kept_places(aggregation: str, decimal_places: int) -> int:
+    """The decimal places a metric counts in: a sum keeps its own, a count is a whole number."""
+    return decimal_places if aggregation == SUM else 0
 
 
 # One increment: (kind, metric slug, group, value). kind "n" adds `value` (an int) to the metric's

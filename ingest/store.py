@@ -13,6 +13,12 @@ Layout for campaign C (G is the live generation, see docs/correctness.md):
   {fr:C}:ckpt:<stream>   hash  shard id -> "START" (known, nothing applied), last applied sequence or "END"
   {fr:C}:lease:<name>    hash  owner, fence, expires (ms, Redis clock); name: a shard id, or "scan"
   {fr:C}:rejects         list  recent rejected records (JSON), newest first
+  {fr:C}:ticker...       the recent gifts list (ingest/ticker.py, ingest/lua/ticker.lua)
+  {fr:C}:screen:<S>      string  screen S's last heartbeat (JSON, expires; dashboard/heartbeats.py)
+  fr:kiosk-guesses:<client>  string  unknown kiosk tokens a client tried (dashboard/limits.py)
+  fr:consumers           zset  live consumer ids -> when their heartbeat expires
+Every Redis command of the product is a method here (django-eventstream's pub/sub aside, see
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 from django.conf import settings
@@ -41,6 +47,7 @@ SCAN_LEASE = "scan"  # the lease of a campaign's table scan (shard ids never tak
 # Tombstones (items that count for nothing) are kept while an older record of them could still be
 # read: the stream keeps records 24 hours; an hour more covers a batch in flight.
 TOMBSTONE_SECONDS = 25 * 3600
+T = TypeVar("T")
 
 
 @cache
@@ -100,6 +107,21 @@ class MetricValues:
         return cls(total=int(raw.get("t", 0)), groups=groups)
 
 
+def _float_or_none(raw: str | None) -> float | None:
+    return float(raw) if raw else None
+
+
+class MetaField(Generic[T]):
+    """One field of the meta hash, read as a T; `default` when the hash does not have it."""
+
+    def __init__(self, name: str, read: Callable[[str], T], default: T):
+        self.name, self.read, self.default = name, read, default
+
+    def __get__(self, meta: CampaignMeta, owner: type | None = None) -> T:
+        raw = meta.raw.get(self.name)
+        return self.default if raw is None else self.read(raw)
+
+
 @dataclass(frozen=True)
 class CampaignMeta:
     """A campaign's meta hash, read in one go: the one place its field names are known.
@@ -118,66 +140,25 @@ class CampaignMeta:
         """The campaign has state (a meta hash with its generation): else Redis lost it, or it is new."""
         return "gen" in self.raw
 
-    @property
-    def live(self) -> str:
-        return self.raw.get("gen", "0")  # "0": nothing live
-
-    @property
-    def building(self) -> str:
-        return self.raw.get("building", "")
-
-    @property
-    def status(self) -> str:
-        return self.raw.get("status", "")
+    live = MetaField("gen", str, "0")  # "0": nothing live
+    building = MetaField("building", str, "")
+    status = MetaField("status", str, "")
+    version = MetaField("version", int, 0)
+    epoch = MetaField("epoch", str, "")
+    stream_arn = MetaField("stream_arn", str, "")
+    rebuild_reason = MetaField("rebuild_reason", str, "")
+    rebuild_requested_at = MetaField("rebuild_requested_at", lambda raw: float(raw or 0), 0.0)
+    last_rebuild_reason = MetaField("last_rebuild_reason", str, "")
+    rebuilt_at = MetaField("rebuilt_at", _float_or_none, None)
+    last_error = MetaField("last_error", str, "")
+    last_record_at = MetaField("last_record_at", _float_or_none, None)
+    records = MetaField("records", int, 0)
+    rejected = MetaField("rejected", int, 0)
 
     @property
     def shown_status(self) -> str:
         """What screens are told: "recalculating" whenever no generation is live (no numbers)."""
         return "recalculating" if self.live == "0" else (self.status or "live")
-
-    @property
-    def version(self) -> int:
-        return int(self.raw.get("version", 0))
-
-    @property
-    def epoch(self) -> str:
-        return self.raw.get("epoch", "")
-
-    @property
-    def stream_arn(self) -> str:
-        return self.raw.get("stream_arn", "")
-
-    @property
-    def rebuild_reason(self) -> str:
-        return self.raw.get("rebuild_reason", "")
-
-    @property
-    def rebuild_requested_at(self) -> float:
-        return float(self.raw.get("rebuild_requested_at", 0) or 0)
-
-    @property
-    def last_rebuild_reason(self) -> str:
-        return self.raw.get("last_rebuild_reason", "")
-
-    @property
-    def rebuilt_at(self) -> float | None:
-        return _float_or_none(self.raw.get("rebuilt_at"))
-
-    @property
-    def last_error(self) -> str:
-        return self.raw.get("last_error", "")
-
-    @property
-    def last_record_at(self) -> float | None:
-        return _float_or_none(self.raw.get("last_record_at"))
-
-    @property
-    def records(self) -> int:
-        return int(self.raw.get("records", 0))
-
-    @property
-    def rejected(self) -> int:
-        return int(self.raw.get("rejected", 0))
 
     def specs(self, gen: str) -> str | None:
         """The metric definitions (JSON) a generation was built with."""
@@ -199,10 +180,6 @@ class CampaignMeta:
     def shard_reports(self) -> dict[str, str]:
         """Each shard's health report (JSON), by shard id."""
         return {name[6:]: value for name, value in self.raw.items() if name.startswith("shard:")}
-
-
-def _float_or_none(raw: str | None) -> float | None:
-    return float(raw) if raw else None
 
 
 # Meta fields writers name (the readers are CampaignMeta's properties above).
@@ -696,6 +673,49 @@ class Store:
         pipe.hmget(state, "id", "rev")
         pipe.zrevrange(gone_order, 0, removed - 1)
         return tuple(pipe.execute())
+
+    # --- screens' heartbeats (dashboard/heartbeats.py): frequent, disposable, a day at most --------
+    def screen_key(self, campaign_id: int, screen_id: int) -> str:
+        return f"{self.base(campaign_id)}:screen:{screen_id}"
+
+    def keep_heartbeat(self, campaign_id: int, screen_id: int, report: str, *, seconds: int) -> None:
+        self.redis.set(self.screen_key(campaign_id, screen_id), report, ex=seconds)
+
+    def heartbeats(self, screens: list[tuple[int, int]]) -> list[str | None]:
+        """The last report of each (campaign id, screen id), in order (None: none kept)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for campaign_id, screen_id in screens:
+            pipe.get(self.screen_key(campaign_id, screen_id))
+        return pipe.execute()
+
+    def forget_heartbeat(self, campaign_id: int, screen_id: int) -> None:
+        self.redis.delete(self.screen_key(campaign_id, screen_id))
+
+    # --- unknown kiosk tokens per client (dashboard/limits.py), across every web process ---------
+    def guesses_key(self, client: str) -> str:
+        return f"{self.prefix}:kiosk-guesses:{client}"
+
+    def guesses(self, client: str) -> tuple[int, int]:
+        """(unknown tokens this client tried in its window, seconds left in that window)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.guesses_key(client))
+        pipe.ttl(self.guesses_key(client))
+        count, ttl = pipe.execute()
+        return int(count or 0), int(ttl)
+
+    def count_guess(self, client: str, *, window_seconds: int) -> None:
+        """One more unknown token from this client; its window starts at its first guess."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.guesses_key(client), 0, ex=window_seconds, nx=True)  # INCR keeps this expiry
+        pipe.incr(self.guesses_key(client))
+        pipe.execute()
+
+    # --- a campaign's whole state ---------------------------------------------------------------
+    def forget_campaign(self, campaign_id: int) -> None:
+        """Every key of the campaign (totals, items, checkpoints, ticker...): for a table started anew."""
+        keys = list(self.redis.scan_iter(match=f"{self.base(campaign_id)}*", count=1000))
+        if keys:
+            self.redis.delete(*keys)
 
     # --- consumers ----------------------------------------------------------------------------
     def consumers_key(self) -> str:

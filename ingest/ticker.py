@@ -34,8 +34,8 @@ from typing import Any
 
 from . import ports
 from .config import CampaignConfig, format_minor
-from .metrics import item_contribution
-from .records import INSERT, MODIFY, REMOVE, Change, RecordError, decode_record, lookup
+from .metrics import item_contribution, optional
+from .records import INSERT, MODIFY, REMOVE, Change, RecordError, decode_record
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -169,9 +169,9 @@ def gift_entry(
 
 def display_name(item: dict[str, Any], name_path: tuple[str, ...], anonymous_path: tuple[str, ...]) -> str:
     """The name a donor chose to show, tidied, or "Anonymous": never contact details."""
-    if anonymous_path and _truthy(_optional(item, anonymous_path)):
+    if anonymous_path and _truthy(optional(item, anonymous_path)):
         return ANONYMOUS
-    raw = _optional(item, name_path) if name_path else None
+    raw = optional(item, name_path) if name_path else None
     if not isinstance(raw, str):
         return ANONYMOUS
     text = "".join(ch for ch in raw.translate(BIDI_CONTROLS) if unicodedata.category(ch) != "Cc")
@@ -181,13 +181,6 @@ def display_name(item: dict[str, Any], name_path: tuple[str, ...], anonymous_pat
     if len(text) > NAME_MAX_CHARS:
         text = text[: NAME_MAX_CHARS - 1].rstrip() + "…"
     return text
-
-
-def _optional(item: dict[str, Any], path: tuple[str, ...]) -> Any:
-    try:
-        return lookup(item, path)
-    except KeyError:
-        return None
 
 
 def _truthy(value: Any) -> bool:

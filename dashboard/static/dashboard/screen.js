@@ -400,31 +400,44 @@
     showNumber(tile.querySelector(".stat-value"), metric.total);
   }
 
-  function newBarRow(name, currency) {
+  function span(className) {
+    const el = document.createElement("span");
+    el.className = className;
+    return el;
+  }
+
+  // The parts of a group's row, in bars ("bar") and leaderboards ("leader"): name, track, value.
+  function groupRowParts(kind, rowClass, name, currency) {
     const row = document.createElement("li");
-    row.className = "bar-row";
+    row.className = rowClass;
     row.dataset.group = name;
-    const label = document.createElement("span");
-    label.className = "bar-name";
+    const label = span(kind + "-name");
     label.textContent = name; // donor-typed: text, never markup
-    label.title = name;
-    const track = document.createElement("span");
-    track.className = "bar-track";
-    const fill = document.createElement("span");
-    fill.className = "bar-fill";
-    track.append(fill);
-    const value = document.createElement("span");
-    value.className = "bar-value number";
+    const track = span(kind + "-track");
+    track.append(span(kind + "-fill"));
+    const value = span(kind + "-value number");
     value.dataset.currency = currency;
+    return { row, label, track, value };
+  }
+
+  function newBarRow(name, currency) {
+    const { row, label, track, value } = groupRowParts("bar", "bar-row", name, currency);
+    label.title = name;
     row.append(label, track, value);
     return row;
+  }
+
+  // The rows a list shows now, by group: render takes out those still shown and removes the rest.
+  function rowsByGroup(list) {
+    const rows = new Map();
+    Array.from(list.children).forEach(function (row) { rows.set(row.dataset.group, row); });
+    return rows;
   }
 
   function renderBars(metric) {
     const list = document.getElementById("bars");
     if (!list) return;
-    const rows = new Map();
-    Array.from(list.children).forEach(function (row) { rows.set(row.dataset.group, row); });
+    const rows = rowsByGroup(list);
     const shown = metric.groups.slice(0, maxBars); // the server sends them largest first
     const largest = shown.reduce(function (max, group) { return Math.max(max, Number(group.value)); }, 0);
     shown.forEach(function (group, index) {
@@ -493,32 +506,16 @@
   }
 
   function newLeaderRow(name, currency) {
-    const row = document.createElement("li");
-    row.className = "leader";
-    row.dataset.group = name;
-    const rank = document.createElement("span");
-    rank.className = "rank number";
-    const label = document.createElement("span");
-    label.className = "leader-name";
-    label.textContent = name; // donor-typed: text, never markup
-    const track = document.createElement("span");
-    track.className = "leader-track";
-    const fill = document.createElement("span");
-    fill.className = "leader-fill";
-    track.append(fill);
-    const value = document.createElement("span");
-    value.className = "leader-value number";
-    value.dataset.currency = currency;
+    const { row, label, track, value } = groupRowParts("leader", "leader", name, currency);
     value.dataset.trim = "1";
-    row.append(rank, label, track, value);
+    row.append(span("rank number"), label, track, value);
     return row;
   }
 
   function renderLeaders(metric) {
     const list = document.getElementById("leaders");
     if (!list) return;
-    const rows = new Map();
-    Array.from(list.children).forEach(function (row) { rows.set(row.dataset.group, row); });
+    const rows = rowsByGroup(list);
     const shown = metric.groups.slice(0, maxLeaders);
     const leader = shown.length ? shown[0].value : "0";
     let rank = 0;
