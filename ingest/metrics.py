@@ -124,7 +124,10 @@ def _evaluator(spec: MetricSpec) -> Callable[[dict[str, Any]], Entry | None]:
         value = group_value(item)
         if isinstance(value, (dict, list, frozenset)):
             raise RecordError(f"{'.'.join(spec.group_path)} is {type_name(value)}, not a single value")
-        return _scalar_text(value)
+        text = _scalar_text(value)
+        if not text.isascii():
+            _require_text(text)
+        return text
 
     def evaluate(item: dict[str, Any]) -> Entry | None:
         if has_filter and _scalar_text(filter_of(item)) != filter_value:
@@ -147,6 +150,14 @@ def _evaluator(spec: MetricSpec) -> Callable[[dict[str, Any]], Entry | None]:
     return evaluate
 
 
+def _require_text(text: str) -> None:
+    """A group name is stored and shown: a lone surrogate (not text DynamoDB stores) cannot be."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise RecordError(f"{text[:40]!r} is not valid text") from None
+
+
 def _getter(path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
     """optional(item, path), specialised: a one-step path is a dict lookup."""
     if len(path) == 1:
@@ -155,13 +166,15 @@ def _getter(path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
     return lambda item: optional(item, path)
 
 
+CACHED_TEXT = 256  # longer values are not kept by the caches below (a donor may type a novel)
+
+
 def _scalar_text(value: Any) -> str:
     if type(value) is str:
         return value.strip()
-    try:
-        return _cached_text(value)
-    except TypeError:  # a map or list as a filter value: unhashable, and never equal to the filter
+    if isinstance(value, (dict, list, frozenset, bytes)):  # unhashable, or possibly long
         return scalar_text(value)
+    return _cached_text(value)
 
 
 @lru_cache(maxsize=65536, typed=True)
@@ -169,8 +182,14 @@ def _cached_text(value: Any) -> str:
     return scalar_text(value)
 
 
-@lru_cache(maxsize=65536, typed=True)
 def _digest(value: Any) -> str:
+    if type(value) is str and len(value) > CACHED_TEXT or isinstance(value, bytes):
+        return distinct_digest(value)
+    return _cached_digest(value)
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _cached_digest(value: Any) -> str:
     return distinct_digest(value)
 
 
@@ -233,7 +252,9 @@ def exact_minor_units(number: Decimal, places: int) -> int | None:
 def group_of(spec: MetricSpec, item: dict[str, Any]) -> str:
     if not spec.group_path:
         return NO_GROUP
-    return scalar_text(single_value(item, spec.group_path))
+    text = scalar_text(single_value(item, spec.group_path))
+    _require_text(text)
+    return text
 
 
 def single_value(item: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -265,7 +286,11 @@ def scalar_text(value: Any) -> str:
 def distinct_digest(value: Any) -> str:
     """Distinct values (often emails) are kept as digests: no donor PII is stored in Redis."""
     text = scalar_text(value).casefold()
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text DynamoDB stores
+        raise RecordError(f"{text[:40]!r} is not valid text") from None
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
 
 
 def type_name(value: Any) -> str:

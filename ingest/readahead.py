@@ -11,8 +11,9 @@ it is used, exactly as the read's own would.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,16 +30,31 @@ class ReadAhead:
 
 
 class ThreadedReads:
-    """Reads ahead on a few threads (boto3 clients are thread-safe; each read waits on a socket)."""
+    """Reads ahead on threads of their own, at most `threads` at once (boto3 clients are
+    thread-safe; each read waits on a socket). Daemon threads: a process told to stop exits without
+    waiting for a read nobody will use (a read that hangs lasts up to the client's timeouts)."""
 
     def __init__(self, threads: int):
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="read-ahead")
+        self.slots = threading.BoundedSemaphore(threads)
 
-    def start(self, read: Callable[[str, int], Records], iterator: str, limit: int) -> ReadAhead:
-        return ReadAhead(iterator, self.pool.submit(read, iterator, limit))
+    def start(self, read: Callable[[str, int], Records], iterator: str, limit: int) -> ReadAhead | None:
+        if not self.slots.acquire(blocking=False):
+            return None  # every thread busy: this shard reads when it is due, as without read-ahead
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(read(iterator, limit))
+            except BaseException as exc:  # noqa: BLE001 - handed over with the result
+                future.set_exception(exc)
+            finally:
+                self.slots.release()
+
+        threading.Thread(target=run, name="read-ahead", daemon=True).start()
+        return ReadAhead(iterator, future)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        pass
 
 
 class ImmediateReads:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -66,6 +67,8 @@ class ApplyResult:
     overflow          counting these changes would take a total past what Redis holds exactly:
                       `overflow` (indexes) must count nothing, `left_out` must not change at all
     corrupt           an aggregate is not what this code writes (detail: "generation key")
+    stale, busy       other writers kept changing the batch's items, or kept the campaign's commit
+                      turn, through every attempt (see COMMIT_ATTEMPTS): try again later
     """
 
     status: str
@@ -271,7 +274,12 @@ class ItemChange:
         return ItemChange(self.item_key, self.sequence, {gen: [] for gen in self.contributions})
 
 
-STALE_RETRIES = 5  # a batch worked out again when states changed under it (a scan page, a shard)
+# A batch is worked out again when states changed under it (a scan page and a shard writing the
+# same items); after TURN_AFTER such refusals the writer takes the campaign's turn (commit_batch.lua)
+# and the others wait ("busy"), a few milliseconds at a time, for at most COMMIT_ATTEMPTS tries.
+COMMIT_ATTEMPTS = 60
+TURN_AFTER = 2
+TURN_MILLISECONDS = 2000  # a writer that died holding the turn holds it no longer than this
 
 
 @dataclass
@@ -286,6 +294,7 @@ class PendingBatch:
     rejects: list[str]
     stats: dict[str, str]
     records: int
+    turn: str = ""  # the campaign's commit turn, once taken (see COMMIT_ATTEMPTS)
 
     def item_keys(self) -> list[str]:
         return list(dict.fromkeys(change.item_key for change in self.changes))
@@ -299,6 +308,8 @@ class PendingBatch:
             header["position"] = self.position.wire()
         if self.records:
             header["records"] = self.records
+        if self.turn:
+            header["turn"] = self.turn
 
 
 @dataclass(frozen=True)
@@ -323,6 +334,7 @@ class Store:
         self.redis = client or get_redis()
         self.prefix = prefix or settings.REDIS_KEY_PREFIX
         self._commit_script = self.redis.register_script((LUA_DIR / "commit_batch.lua").read_text())
+        self._give_turn = self.redis.register_script((LUA_DIR / "turn.lua").read_text())
         self._lease = self.redis.register_script((LUA_DIR / "lease.lua").read_text())
         self._generation = self.redis.register_script((LUA_DIR / "generation.lua").read_text())
         self._meta = self.redis.register_script((LUA_DIR / "meta.lua").read_text())
@@ -491,11 +503,29 @@ class Store:
             list(changes), list(gens), expect or {}, lease, position, [_encode_json(r) for r in rejects],
             {k: str(v) for k, v in (stats or {}).items()}, records or 0,
         )  # fmt: skip
-        for _ in range(STALE_RETRIES):
-            result = self._apply_once(campaign_id, batch)
-            if result.status != "stale":
-                return result
-        return result
+        stale = 0
+        try:
+            for attempt in range(COMMIT_ATTEMPTS):
+                result = self._apply_once(campaign_id, batch)
+                if result.status not in ("stale", "busy"):
+                    return result
+                stale += result.status == "stale"
+                if stale >= TURN_AFTER and not batch.turn:
+                    batch.turn = self._take_turn(campaign_id)
+                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 4)))
+            return result
+        finally:
+            if batch.turn:
+                self._give_turn(self.turn_key(campaign_id), args=[batch.turn])
+
+    def turn_key(self, campaign_id: int) -> str:
+        return f"{self.base(campaign_id)}:turn"
+
+    def _take_turn(self, campaign_id: int) -> str:
+        """The campaign's commit turn, or "" while another writer has it."""
+        token = uuid.uuid4().hex
+        taken = self.redis.set(self.turn_key(campaign_id), token, nx=True, px=TURN_MILLISECONDS)
+        return token if taken else ""
 
     def _apply_once(self, campaign_id: int, batch: PendingBatch) -> ApplyResult:
         gen_ids = self._generation_ids(campaign_id, batch)

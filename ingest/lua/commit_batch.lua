@@ -18,6 +18,13 @@ local batch = cjson.decode(ARGV[2])
 local LIMIT = 4611686018427387904 -- 2^62, as ingest/items.py
 local START = 'START'
 
+-- 0. Whose turn: a writer refused as "stale" again and again takes the campaign's turn (a key with a
+-- short expiry); while another writer holds it, nothing is written ("busy") and the caller retries.
+-- So optimistic commits make progress even when a scan and several shards write the same items.
+local turn_key = base .. ':turn'
+local turn = redis.call('GET', turn_key)
+if turn and turn ~= (batch['turn'] or '') then return {'busy'} end
+
 -- 1. Guards ------------------------------------------------------------------------------------
 -- Only the generation machinery (generation.lua) creates the meta hash: a batch never does.
 if redis.call('HEXISTS', meta, 'gen') == 0 then return {'no_meta'} end
@@ -161,6 +168,8 @@ if #rejects > 0 then
 end
 for field, value in pairs(batch['stats'] or {}) do redis.call('HSET', meta, field, value) end
 if batch['records'] then redis.call('HINCRBY', meta, 'records', batch['records']) end
+
+if turn then redis.call('DEL', turn_key) end  -- (ours: checked at the start)
 
 local version = redis.call('HGET', meta, 'version') or '0'
 local out = {'ok', version, batch['applied'] or 0, redis.call('HGET', meta, 'epoch') or ''}
