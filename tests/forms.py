@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 class _Form(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
+        self.forms: list[list[tuple[str, str]]] = []
         self.data: list[tuple[str, str]] = []
         self.in_form = False
         self.select: str | None = None
@@ -21,6 +22,8 @@ class _Form(HTMLParser):
         a = dict(attrs)
         if tag == "form" and a.get("method", "").lower() == "post" and not self.in_form:
             self.in_form = True
+            self.data = []
+            self.forms.append(self.data)
         if not self.in_form:
             return
         if tag == "input" and a.get("name"):
@@ -59,7 +62,18 @@ class _Form(HTMLParser):
             self.text += data
 
 
-def form_data(html: str) -> dict[str, str]:
+def forms_data(html: str) -> list[dict[str, str]]:
+    """Each POST form of the page, as its fields would be sent (submit buttons left out)."""
     parser = _Form()
     parser.feed(html)
-    return dict(parser.data)
+    return [dict(fields) for fields in parser.forms]
+
+
+def form_data(html: str) -> dict[str, str]:
+    """The page's main POST form: the one with the most fields (not the header's log-out form)."""
+    return max(forms_data(html), key=len)
+
+
+def form_with(html: str, field: str) -> dict[str, str]:
+    """The page's POST form that has this field."""
+    return next(form for form in forms_data(html) if field in form)

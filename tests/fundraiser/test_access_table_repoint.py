@@ -1,7 +1,9 @@
 """Review of issue 11 (access): a manager of campaign A edits A's source table and endpoint, so
 A's pages, moderation page and "Verify totals" read campaign B's table (B's totals and B's donors'
 names as typed). The issue names "its table and endpoint" among what a second organizer must not
-reach; per-campaign access scopes the rows but not what a row points at."""
+reach; per-campaign access scoped the rows but not what a row points at. Now the source fields are
+read-only for anyone but a superuser, a crafted POST cannot set them, and only superusers add
+campaigns (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -9,27 +11,30 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.admin.sites import site
 from django.contrib.auth.models import User
-from django.test import override_settings
+from django.core.exceptions import PermissionDenied
+from django.test import RequestFactory, override_settings
 
+from fundraiser.admin import CampaignAdmin
 from fundraiser.models import Membership, Verification
 from fundraiser.moderation import current_gifts
 from fundraiser.selectors import campaign_config
 from fundraiser.verify import verification_run
 from ingest.consumer import Consumer
 from tests.factories import aggregates_settled, make_campaign
-from tests.review.forms import form_data
+from tests.forms import form_data
 from tests.streamsim import StreamSim, stream_caught_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_manager_of_a_can_point_a_at_bs_table_and_read_bs_donors(client, store, monkeypatch):
+def test_a_manager_of_a_cannot_point_a_at_bs_table_to_read_bs_donors(client, store, monkeypatch):
     sim_b = StreamSim(shards=1, seed=1, table_name="TableB")  # campaign B's table
     sim_b.install(monkeypatch)
     sim_b.put({"id": "b-1", "amount": 5000, "platform": "Website", "name": "Bob Secret-Donor",
                "email": "bob@example.org"})  # fmt: skip
-    b = make_campaign(slug="gala-b", table_name="TableB", endpoint_url=sim_b.endpoint_url)
+    make_campaign(slug="gala-b", table_name="TableB", endpoint_url=sim_b.endpoint_url)  # campaign B
     a = make_campaign(slug="gala-a", table_name="TableA", endpoint_url=sim_b.endpoint_url)
     alice = User.objects.create_user("alice", "a@example.org", "a-long-password-1", is_staff=True)
     Membership.objects.create(campaign=a, user=alice, role=Membership.MANAGER)
@@ -37,9 +42,10 @@ def test_a_manager_of_a_can_point_a_at_bs_table_and_read_bs_donors(client, store
 
     url = f"/admin/fundraiser/campaign/{a.pk}/change/"
     with override_settings(INGEST_ALLOWED_ENDPOINTS=[urlsplit(sim_b.endpoint_url).netloc]):
-        data = form_data(client.get(url).content.decode())
-        assert data["table_name"] == "TableA"
-        data["table_name"] = "TableB"  # campaign B's table, which alice is not a member of
+        page = client.get(url).content.decode()
+        data = form_data(page)
+        assert "TableA" in page and not {"table_name", "region", "endpoint_url"} & set(data)  # read-only
+        data["table_name"] = "TableB"  # campaign B's table, which alice is not a member of: crafted
         response = client.post(url, data)
     print("POST change form:", response.status_code, response.get("Location"))
     a.refresh_from_db()
@@ -67,3 +73,28 @@ def test_a_manager_of_a_can_point_a_at_bs_table_and_read_bs_donors(client, store
              ("B's recount in A's verify report", "5000.00" in report)) if leaked]  # fmt: skip
     print("leaks:", leaks)
     assert not leaks, "a manager of A read campaign B's table by editing A's source table"
+
+
+def test_only_a_superuser_sets_a_campaigns_source_or_adds_a_campaign(client, store):
+    a = make_campaign(slug="gala-a", table_name="TableA")
+    alice = User.objects.create_user("alice", "a@example.org", "a-long-password-1", is_staff=True)
+    Membership.objects.create(campaign=a, user=alice, role=Membership.MANAGER)
+    client.force_login(alice)
+    assert client.get("/admin/fundraiser/campaign/add/").status_code == 403
+    request = RequestFactory().post("/")
+    request.user = alice
+    admin = CampaignAdmin(type(a), site)
+    a.table_name = "TableB"  # as if a form had let it through
+    with pytest.raises(PermissionDenied):
+        admin.save_model(request, a, form=None, change=True)
+    with pytest.raises(PermissionDenied):
+        admin.save_model(request, type(a)(slug="new", table_name="TableB"), None, False)
+    a.refresh_from_db()
+    assert a.table_name == "TableA"
+    root = User.objects.create_superuser("root", "r@example.org", "a-long-password-1")
+    request.user = root
+    assert "table_name" not in admin.get_readonly_fields(request, a)
+    a.table_name = "TableC"
+    admin.save_model(request, a, form=None, change=True)
+    a.refresh_from_db()
+    assert a.table_name == "TableC"
