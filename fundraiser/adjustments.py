@@ -9,23 +9,53 @@ an adjustment reaches the screens within a second and survives rebuilds and Redi
 from __future__ import annotations
 
 import logging
+import secrets
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from ingest import adjustments as engine
+from ingest.metrics import exact_minor_units
 from ingest.store import Store
 
-from .models import Adjustment, Campaign, PaddleLevel
+from .models import Adjustment, Campaign, Metric, PaddleLevel, amount_fits
 from .selectors import campaign_config
 from .signals import levers_changed
 
 log = logging.getLogger(__name__)
 
 PADDLE_GROUP = "Paddle raise"
+
+
+class AlreadyRecorded(Exception):
+    """This entry form was sent before (a double click, a resent POST): nothing was recorded again."""
+
+    def __init__(self, row: Adjustment):
+        super().__init__(f"entry {row.entry_token} is adjustment {row.pk}")
+        self.row = row
+
+
+def new_entry_token() -> str:
+    """One per entry form shown: the form sent twice records once (Adjustment.entry_token)."""
+    return secrets.token_urlsafe(24)
+
+
+def amount_refusal(campaign: Campaign, amount: Decimal) -> str:
+    """Why a sum of the campaign could not count this amount exactly ("" when every one can): more
+    decimal places than it keeps, or past the engine's bound on one value (MAX_MINOR_UNITS). The
+    same check for adjustments and paddle levels; changing a sum's places re-checks the levels."""
+    if amount == 0:
+        return "An amount of zero changes nothing."
+    for metric in campaign.metrics.filter(aggregation=Metric.SUM, filter_path=""):
+        places = metric.decimal_places
+        if exact_minor_units(amount, places) is None:
+            return f"{metric.display_label} keeps {places} decimal places: round the amount."
+        if not amount_fits(amount, places):
+            return f"{metric.display_label} cannot count an amount this large exactly."
+    return ""
 
 
 def engine_adjustment(row: Adjustment) -> engine.Adjustment:
@@ -59,18 +89,21 @@ def adjustment_record(
     counts_as_donor: bool = False,
     kind: str = Adjustment.ADJUSTMENT,
     paddle: str = "",
+    entry_token: str | None = None,
 ) -> Adjustment:
-    row = Adjustment.objects.create(
-        campaign=campaign,
-        kind=kind,
-        amount=amount,
-        group=group.strip(),
-        note=note,
-        counts_as_gift=counts_as_gift,
-        counts_as_donor=counts_as_donor,
-        paddle=paddle,
-        created_by=by,
-    )
+    """Record one adjustment. entry_token: the entry form's; raises AlreadyRecorded if it was used."""
+    fields = {"kind": kind, "amount": amount, "group": group.strip(), "note": note, "paddle": paddle,
+              "counts_as_gift": counts_as_gift, "counts_as_donor": counts_as_donor}  # fmt: skip
+    try:
+        with transaction.atomic():
+            row = Adjustment.objects.create(
+                campaign=campaign, created_by=by, entry_token=entry_token, **fields
+            )
+    except IntegrityError:
+        earlier = Adjustment.objects.filter(entry_token=entry_token).first() if entry_token else None
+        if earlier is None:
+            raise
+        raise AlreadyRecorded(earlier) from None
     transaction.on_commit(lambda: adjustments_push(campaign_id=campaign.pk, ids=[row.pk]))
     return row
 
@@ -109,6 +142,17 @@ def announce(slug: str) -> None:
         levers_changed.send(sender=Adjustment, slug=slug, what="adjustments")
     except Exception:  # noqa: BLE001 - screens also re-read their snapshot on reconnect
         log.warning("could not tell screens of %s", slug, exc_info=True)
+
+
+def paddle_undo(*, campaign: Campaign, entry_id: str, by: Any) -> tuple[Adjustment | None, bool]:
+    """Reverse the paddle entry the undo button named (never "whatever is newest now"): the
+    entry, and whether this call reversed it (False: it already was, e.g. a double click)."""
+    entry = Adjustment.objects.filter(
+        campaign=campaign, kind=Adjustment.PADDLE, pk=int(entry_id) if entry_id.isdigit() else None
+    ).first()
+    if entry is None:
+        return None, False
+    return entry, adjustment_reverse(adjustment=entry, by=by, note="undo on the paddle console")
 
 
 def last_paddle(*, campaign: Campaign, by: Any) -> Adjustment | None:

@@ -75,6 +75,10 @@ class StatusStyles:
     css = {"all": ["fundraiser/admin.css"]}  # the CSP allows no inline style: see docs/security.md
 
 
+# Where a campaign's numbers come from: only a superuser sets them (docs/security.md). A manager who
+# could repoint their campaign at another table would read that campaign's totals and donors.
+SOURCE_FIELDS = ("table_name", "region", "endpoint_url")
+
 # What the worker reports about a campaign, read from Redis: shown, never edited.
 HEALTH_FIELDS = (
     "ingestion_status",
@@ -143,6 +147,18 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, *SOURCE_FIELDS)
+
+    def save_model(self, request, obj, form, change):
+        """A crafted POST cannot move the source either: refused unless a superuser sends it."""
+        if not request.user.is_superuser:
+            stored = Campaign.objects.filter(pk=obj.pk).values(*SOURCE_FIELDS).first() if change else None
+            if stored is None or any(getattr(obj, name) != stored[name] for name in SOURCE_FIELDS):
+                raise PermissionDenied("Only a superuser sets a campaign's source table.")
+        super().save_model(request, obj, form, change)
 
     def get_urls(self):
         health = self.admin_site.admin_view(self.health_json)

@@ -4,8 +4,6 @@ Every view goes through fundraiser/access.py: an organizer reaches only their ca
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -14,28 +12,20 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ingest.metrics import exact_minor_units
 from ingest.rebuild import rebuild_start
 from ingest.store import Store
 
 from . import adjustments as services
 from . import moderation, verify
 from .access import ANY_ROLE, CampaignScoped, campaigns_for, related_only, require
-from .models import Adjustment, Campaign, GiftModeration, Membership, Metric, PaddleLevel, Verification
+from .models import Adjustment, Campaign, GiftModeration, Membership, PaddleLevel, Verification
 from .selectors import campaign_config
 
 
-def amount_refusal(campaign: Campaign, amount: Decimal) -> str:
-    """Why a sum of the campaign could not hold this amount exactly ("" when every one can)."""
-    if amount == 0:
-        return "An adjustment of zero changes nothing."
-    for metric in campaign.metrics.filter(aggregation=Metric.SUM):
-        if exact_minor_units(amount, metric.decimal_places) is None:
-            return f"{metric.display_label} keeps {metric.decimal_places} decimal places: round the amount."
-    return ""
-
-
 class AdjustmentForm(forms.ModelForm):
+    # One token per form shown: the same form sent twice records once (and says so).
+    form_token = forms.CharField(widget=forms.HiddenInput, initial=services.new_entry_token)
+
     class Meta:
         model = Adjustment
         fields = ("campaign", "amount", "group", "note", "counts_as_gift", "counts_as_donor")
@@ -43,7 +33,26 @@ class AdjustmentForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if data.get("campaign") and data.get("amount") is not None:
-            refusal = amount_refusal(data["campaign"], data["amount"])
+            refusal = services.amount_refusal(data["campaign"], data["amount"])
+            if refusal:
+                self.add_error("amount", refusal)
+        if Adjustment.objects.filter(entry_token=data.get("form_token") or None).exists():
+            raise forms.ValidationError(ALREADY_SENT)
+        return data
+
+
+ALREADY_SENT = "This form was already sent and recorded: nothing was recorded again."
+
+
+class PaddleLevelForm(forms.ModelForm):
+    class Meta:
+        model = PaddleLevel
+        fields = ("campaign", "amount", "label")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("campaign") and data.get("amount") is not None:
+            refusal = services.amount_refusal(data["campaign"], data["amount"])
             if refusal:
                 self.add_error("amount", refusal)
         return data
@@ -74,15 +83,20 @@ class AdjustmentAdmin(CampaignScoped, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        saved = services.adjustment_record(
-            campaign=data["campaign"],
-            by=request.user,
-            amount=data["amount"],
-            group=data["group"],
-            note=data["note"],
-            counts_as_gift=data["counts_as_gift"],
-            counts_as_donor=data["counts_as_donor"],
-        )
+        try:
+            saved = services.adjustment_record(
+                campaign=data["campaign"],
+                by=request.user,
+                amount=data["amount"],
+                group=data["group"],
+                note=data["note"],
+                counts_as_gift=data["counts_as_gift"],
+                counts_as_donor=data["counts_as_donor"],
+                entry_token=data["form_token"],
+            )
+        except services.AlreadyRecorded as sent:  # two copies of one form raced past clean()
+            saved = sent.row
+            messages.warning(request, ALREADY_SENT)
         obj.pk = saved.pk
 
     @admin.display(description="What")
@@ -148,6 +162,7 @@ class AdjustmentAdmin(CampaignScoped, admin.ModelAdmin):
             "selected": selected,
             "summary": services.paddle_summary(campaign),
             "last": services.last_paddle(campaign=campaign, by=request.user),
+            "entry_token": services.new_entry_token(),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "fundraiser/paddle_console.html", context)
@@ -155,37 +170,53 @@ class AdjustmentAdmin(CampaignScoped, admin.ModelAdmin):
     def paddle_post(self, request, campaign: Campaign, levels: list[PaddleLevel]):
         url = reverse("admin:fundraiser_paddle_console", args=[campaign.pk])
         level = next((lv for lv in levels if str(lv.pk) == request.POST.get("level")), None)
-        if request.POST.get("undo"):
-            last = services.last_paddle(campaign=campaign, by=request.user)
-            if last is not None:
-                with transaction.atomic():
-                    services.adjustment_reverse(
-                        adjustment=last, by=request.user, note="undo on the paddle console"
-                    )
-                messages.success(request, f"Undone: paddle #{last.paddle} at {last.amount:.2f}.")
+        if "undo_entry" in request.POST or "undo" in request.POST:
+            self.paddle_undo(request, campaign)
         else:
-            paddle = "".join(request.POST.get("paddle", "").split())[:20]
-            if not paddle or level is None:
-                messages.error(request, "Type a paddle number and pick a level.")
-            else:
-                with transaction.atomic():
-                    services.adjustment_record(
-                        campaign=campaign,
-                        by=request.user,
-                        amount=level.amount,
-                        group=services.PADDLE_GROUP,
-                        note=level.label,
-                        counts_as_gift=True,
-                        counts_as_donor=True,
-                        kind=Adjustment.PADDLE,
-                        paddle=paddle,
-                    )
-                messages.success(request, f"Paddle #{paddle} at {level.amount:.2f} recorded.")
+            self.paddle_record(request, campaign, level)
         return redirect(f"{url}?level={level.pk if level else ''}")
+
+    def paddle_undo(self, request, campaign: Campaign) -> None:
+        """Undo the entry the button named; a second click (or a stale page) changes nothing."""
+        with transaction.atomic():
+            entry, done = services.paddle_undo(
+                campaign=campaign, entry_id=request.POST.get("undo_entry", ""), by=request.user
+            )
+        if entry is None:
+            messages.error(request, "Nothing undone: that paddle is not on this console (reload the page).")
+        elif done:
+            messages.success(request, f"Undone: paddle #{entry.paddle} at {entry.amount:.2f}.")
+        else:
+            messages.warning(request, f"Paddle #{entry.paddle} was already undone: nothing changed.")
+
+    def paddle_record(self, request, campaign: Campaign, level: PaddleLevel | None) -> None:
+        paddle = "".join(request.POST.get("paddle", "").split())[:20]
+        token = request.POST.get("form_token", "")[:64]
+        if not paddle or level is None:
+            messages.error(request, "Type a paddle number and pick a level.")
+            return
+        if not token:
+            messages.error(request, "Nothing recorded: this page is out of date (reload it).")
+            return
+        try:
+            with transaction.atomic():
+                services.adjustment_record(
+                    campaign=campaign, by=request.user, amount=level.amount, group=services.PADDLE_GROUP,
+                    note=level.label, counts_as_gift=True, counts_as_donor=True, kind=Adjustment.PADDLE,
+                    paddle=paddle, entry_token=token,
+                )  # fmt: skip
+        except services.AlreadyRecorded as sent:
+            row = sent.row
+            messages.warning(
+                request, f"Paddle #{row.paddle} was already recorded (sent twice): nothing changed."
+            )
+            return
+        messages.success(request, f"Paddle #{paddle} at {level.amount:.2f} recorded.")
 
 
 @admin.register(PaddleLevel)
 class PaddleLevelAdmin(CampaignScoped, admin.ModelAdmin):
+    form = PaddleLevelForm
     list_display = ("campaign", "amount", "label")
     list_filter = (related_only("campaign"),)
 
@@ -290,12 +321,7 @@ class VerificationAdmin(CampaignScoped, admin.ModelAdmin):
     def report(self, request, pk: int):
         run = get_object_or_404(self.get_queryset(request).select_related("campaign"), pk=pk)
         if request.method == "POST" and request.POST.get("rebuild"):
-            campaign = Campaign.objects.prefetch_related("metrics").get(pk=run.campaign_id)
-            store = Store()
-            store.ensure_meta(campaign.pk)
-            rebuild_start(store=store, config=campaign_config(campaign), replace=True,
-                          reason=f"verify found a difference; rebuild asked by {request.user.get_username()}")  # fmt: skip
-            messages.success(request, "Rebuilding from the table: screens keep their numbers meanwhile.")
+            self.rebuild_after_report(request, run)
             return redirect("admin:fundraiser_verification_report", pk)
         context = {
             **self.admin_site.each_context(request),
@@ -304,6 +330,20 @@ class VerificationAdmin(CampaignScoped, admin.ModelAdmin):
             "rows": verify.report_rows(run),
             "outcome": verify.outcome_text(run),
             "finished": run.state in (Verification.DONE, Verification.FAILED),
+            "building": bool(Store().campaign_meta(run.campaign_id).building),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "fundraiser/verify_report.html", context)
+
+    def rebuild_after_report(self, request, run: Verification) -> None:
+        """The report's Rebuild button. Never restarts a rebuild under way (replace=True would throw
+        its progress away, e.g. the one a metric edit started): verify again once it is live."""
+        campaign = Campaign.objects.prefetch_related("metrics").get(pk=run.campaign_id)
+        store = Store()
+        store.ensure_meta(campaign.pk)
+        if store.campaign_meta(campaign.pk).building:
+            messages.warning(request, "A rebuild is already under way: verify again once it is live.")
+            return
+        rebuild_start(store=store, config=campaign_config(campaign), replace=True,
+                      reason=f"verify found a difference; rebuild asked by {request.user.get_username()}")  # fmt: skip
+        messages.success(request, "Rebuilding from the table: screens keep their numbers meanwhile.")

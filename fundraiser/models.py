@@ -16,7 +16,7 @@ from django.db import models
 from django.utils import timezone
 
 from ingest.endpoints import endpoint_refusal
-from ingest.metrics import kept_places
+from ingest.metrics import MAX_MINOR_UNITS, exact_minor_units, kept_places
 
 PATH_VALIDATOR = RegexValidator(
     r"^[^.\s]+(\.[^.\s]+)*$",
@@ -209,6 +209,32 @@ class Metric(models.Model):
         if bool(self.filter_path) != bool(self.filter_value):
             raise ValidationError({"filter_value": "Give both a filter attribute and its value."})
         self.decimal_places = kept_places(self.aggregation, self.decimal_places)
+        refusal = self.paddle_levels_refusal()
+        if refusal:
+            raise ValidationError({"decimal_places": refusal})
+
+    @property
+    def counts_adjustments_amount(self) -> bool:
+        """A sum without a filter: adjustments and paddles add their amount to it."""
+        return self.aggregation == self.SUM and not self.filter_path
+
+    def paddle_levels_refusal(self) -> str:
+        """A paddle level of the campaign this sum could not count exactly ("" if none)."""
+        if not self.counts_adjustments_amount or not self.campaign_id:
+            return ""
+        for level in PaddleLevel.objects.filter(campaign_id=self.campaign_id):
+            if not amount_fits(level.amount, self.decimal_places):
+                return (
+                    f"The paddle level {level.amount.normalize():f} does not fit {self.decimal_places} "
+                    "decimal places: change the paddle levels first."
+                )
+        return ""
+
+
+def amount_fits(amount: Decimal, places: int) -> bool:
+    """A sum keeping these decimal places counts this amount exactly (the engine's own bound)."""
+    minor = exact_minor_units(amount, places)
+    return minor is not None and abs(minor) <= MAX_MINOR_UNITS
 
 
 class Goal(models.Model):
@@ -356,6 +382,8 @@ class Adjustment(models.Model):
         default=False, help_text="Also count one donor (distinct count metrics)."
     )
     paddle = models.CharField(max_length=20, blank=True, help_text="Paddle number (paddle raise).")
+    # One per entry form shown (the console's, the admin's add form): a form sent twice records once.
+    entry_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False

@@ -8,8 +8,10 @@ rules live in the database: they survive Redis loss.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import unicodedata
 from typing import Any
 
 from django.utils import timezone
@@ -24,14 +26,26 @@ from .signals import levers_changed
 log = logging.getLogger(__name__)
 
 
-def word_pattern(words: list[str]) -> re.Pattern | None:
-    """Whole words or phrases, any case: "ass" hides "Ass Kicker" but not "Cassandra"."""
-    if not words:
+UNSEEN = ("Mn", "Cf", "Cc")  # combining marks, invisible format characters, controls
+
+
+def folded(text: str) -> str:
+    """What the word list compares, names and words alike: compatibility forms as plain letters
+    (fullwidth Ｂａｄ, mathematical 𝐁𝐚𝐝: NFKC), any case (casefold), accents and invisible
+    characters dropped, spaces collapsed. Only for matching: screens show the name as it was."""
+    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    return " ".join("".join(ch for ch in text if unicodedata.category(ch) not in UNSEEN).split())
+
+
+@functools.lru_cache(maxsize=128)
+def word_pattern(words: tuple[str, ...]) -> re.Pattern | None:
+    """Whole words or phrases, folded: "ass" hides "Ass Kicker" and "Ａｓｓ" but not "Cassandra".
+    Compiled once per word list (names are folded only when a campaign has one)."""
+    kept = {folded(word) for word in words} - {""}
+    if not kept:
         return None
-    alternatives = "|".join(
-        re.escape(" ".join(word.split())) for word in sorted(words, key=len, reverse=True)
-    )
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    alternatives = "|".join(re.escape(word) for word in sorted(kept, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
 def moderate_listing(
@@ -45,7 +59,9 @@ def moderate_listing(
         if GiftModeration.REMOVE in done:
             removed.append(entry["key"])
             continue
-        if GiftModeration.HIDE_NAME in done or (pattern is not None and pattern.search(entry["name"])):
+        if GiftModeration.HIDE_NAME in done or (
+            pattern is not None and pattern.search(folded(entry["name"]))
+        ):
             entry = {**entry, "name": ticker.ANONYMOUS}
         entries.append(entry)
     return {**listing, "entries": entries, "removed": removed}
@@ -61,7 +77,7 @@ def moderated_ticker(campaign_id: int, listing: dict[str, Any]) -> dict[str, Any
     for key, action in rows.values_list("item_key", "action"):
         actions.setdefault(key, set()).add(action)
     words = NameFilter.objects.filter(campaign_id=campaign_id).values_list("words", flat=True).first() or ""
-    return moderate_listing(listing, actions, word_pattern(NameFilter(words=words).word_list()))
+    return moderate_listing(listing, actions, word_pattern(tuple(NameFilter(words=words).word_list())))
 
 
 def gift_moderate(

@@ -7,15 +7,22 @@ read from the database. Only the metric definitions and the DynamoDB client seam
 
 Writes made during the scan: the campaign's version (bumped by every change to the live numbers)
 is read before the scan, and again with the live numbers once the scan is done and the consumer had
-a moment (SETTLE_SECONDS) to apply what the scan saw. If the version did not move, the pass is
-*settled*: the table did not change under it, and any difference is real. If it moved, the pass is
-repeated (up to PASSES times); when no pass settles, differing cells are reported as "changing:
-verify again" rather than as differences. So a settled table always verifies clean, and a live one
-never raises a false alarm.
+a moment (SETTLE_SECONDS) to apply what the scan saw. The pass is *settled* if the version (and the
+live generation) did not move AND every readable shard of the stream was read to its tip after the
+scan ended (meta `tip:<shard>`, as a rebuild waits before its swap): then the live numbers hold every
+write the scan saw, and any difference is real. A consumer that is merely behind moves no version,
+but has not read to its tip. Otherwise the pass is repeated (up to PASSES times); when no pass
+settles, differing cells are reported as "changing: verify again" rather than as differences. So a
+settled table always verifies clean, and a live or lagging one never raises a false alarm.
+
+The recount uses the live generation's own metric definitions (meta `specs:<gen>`): right after a
+metric is edited, the live numbers are still those of the old definitions while a rebuild for the
+new ones runs; the report then offers no rebuild (one is already under way).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -30,8 +37,10 @@ from django.utils import timezone
 
 from ingest import streams
 from ingest.config import CampaignConfig
-from ingest.metrics import MetricSpec
-from ingest.store import Store
+from ingest.generations import stream_read_since
+from ingest.metrics import MAX_MINOR_UNITS, MetricSpec
+from ingest.rebuild import specs_from_json
+from ingest.store import CampaignMeta, Store
 
 from .models import Adjustment, Campaign, Verification
 from .selectors import campaign_config
@@ -42,7 +51,7 @@ PASSES = 3
 SETTLE_SECONDS = 2.0
 SEGMENTS = 4
 PAGE = 1000
-MAX_MINOR = 10**15
+MAX_MINOR = MAX_MINOR_UNITS  # the engine's bound on one value: past it, counted nowhere
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", re.ASCII)
 _deserialize = TypeDeserializer().deserialize
 
@@ -173,7 +182,7 @@ def count_adjustments(specs: tuple[MetricSpec, ...], campaign_id: int, tally: Ta
             if spec.aggregation == "sum":
                 numerator, denominator = row.amount.as_integer_ratio()
                 whole, rest = divmod(numerator * 10**spec.decimal_places, denominator)
-                if not rest:
+                if not rest and abs(whole) <= MAX_MINOR:
                     tally.add(spec.slug, group, whole)
             elif spec.aggregation == "count" and row.counts_as_gift:
                 tally.add(spec.slug, group, 1)
@@ -264,31 +273,52 @@ def verification_run(*, verification_id: int, store: Store | None = None) -> Ver
     return run
 
 
+def live_config(config: CampaignConfig, meta: CampaignMeta) -> CampaignConfig:
+    """The campaign as its live numbers were built: the live generation's own metric definitions
+    (meta `specs:<gen>`), which differ from the database's while a rebuild for new ones runs."""
+    raw = meta.specs(meta.live)
+    return dataclasses.replace(config, specs=specs_from_json(raw)) if raw else config
+
+
 def _passes(run: Verification, config: CampaignConfig, store: Store) -> dict[str, Any]:
     passes = []
     for number in range(1, PASSES + 1):
-        before = store.campaign_meta(config.id)
-        progress = {"pass": number, "items": 0}
-        run.progress = progress
+        run.progress = {"pass": number, "items": 0}
         run.save(update_fields=["progress"])
-        pass_started = time.monotonic()
-        recount = scan_table(config, progress)
-        count_adjustments(config.specs, config.id, recount)
-        scanned = time.monotonic() - pass_started
-        time.sleep(SETTLE_SECONDS)  # the consumer applies what the scan saw
-        snapshot = store.snapshot(config.id, [spec.slug for spec in config.specs])
-        settled = (snapshot.version, snapshot.epoch) == (before.version, before.epoch) and before.live != "0"
-        rows = compare(config, recount, snapshot.metrics, settled)
-        passes.append({"pass": number, "items": recount.items, "unusable": recount.unusable,
-                       "scan_seconds": round(scanned, 2), "version_before": before.version,
-                       "version_after": snapshot.version, "settled": settled})  # fmt: skip
-        run.progress = {**progress, "items": recount.items}
-        if settled or number == PASSES:
+        rows, recount, summary = _one_pass(run, config, store)
+        passes.append({"pass": number, **summary})
+        if summary["settled"] or number == PASSES:
             differences = sum(row["status"] == "different" for row in rows)
             changing = sum(row["status"] == "changing" for row in rows)
-            return {"rows": rows, "passes": passes, "settled": settled, "differences": differences,
-                    "changing": changing, "items": recount.items, "unusable": recount.unusable}  # fmt: skip
+            return {"rows": rows, "passes": passes, "settled": summary["settled"], "differences": differences,
+                    "changing": changing, "items": recount.items, "unusable": recount.unusable,
+                    "rebuilding": summary["rebuilding"]}  # fmt: skip
     raise AssertionError("unreachable")
+
+
+def _one_pass(run: Verification, config: CampaignConfig, store: Store) -> tuple[list[dict], Tally, dict]:
+    """Recount once. Settled: the live numbers did not move (version, epoch, generation) and every
+    readable shard was read to its tip after the scan ended, so the live numbers hold every write
+    the scan saw; a consumer merely behind changes no version, but has not read to its tip."""
+    before = store.campaign_meta(config.id)
+    config = live_config(config, before)
+    pass_started = time.monotonic()
+    recount = scan_table(config, run.progress)
+    count_adjustments(config.specs, config.id, recount)
+    scanned, scan_ended = time.monotonic() - pass_started, time.time()
+    time.sleep(SETTLE_SECONDS)  # the consumer applies what the scan saw
+    snapshot = store.snapshot(config.id, [spec.slug for spec in config.specs])
+    after = store.campaign_meta(config.id)
+    settled = (
+        before.live != "0"
+        and (snapshot.version, snapshot.epoch, after.live) == (before.version, before.epoch, before.live)
+        and stream_read_since(store, config, scan_ended)
+    )
+    run.progress = {**run.progress, "items": recount.items}
+    summary = {"items": recount.items, "unusable": recount.unusable, "scan_seconds": round(scanned, 2),
+               "version_before": before.version, "version_after": snapshot.version, "settled": settled,
+               "rebuilding": bool(after.building)}  # fmt: skip
+    return compare(config, recount, snapshot.metrics, settled), recount, summary
 
 
 def report_rows(run: Verification) -> list[dict]:

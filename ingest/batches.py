@@ -235,7 +235,7 @@ class BatchApplier:
         """Health fields written with the batch: the shard's position, lag and rate, and its tip."""
         now = time.time()
         caught_up = len(records) < settings.INGEST_BATCH_LIMIT
-        at_tip = bool(run.gens.building) and caught_up  # a rebuild waits for every shard's tip
+        at_tip = caught_up  # a rebuild's swap and "Verify totals" wait for every shard's tip
         if not records and now - state.reported < 1.0:
             return batch_health(
                 shard_id=state.shard.shard_id,

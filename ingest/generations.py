@@ -9,9 +9,11 @@ import time
 
 from . import ports
 from .adjustments import apply_adjustments, include_in_building
+from .config import CampaignConfig
 from .rebuild import Generations, build_progress, building_started, rebuild_start, specs_json
 from .runs import CampaignRun, Worker, ready
-from .store import CampaignMeta
+from .store import CampaignMeta, Store, stream_key
+from .streams import Shard, StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +131,8 @@ class GenerationKeeper:
 
     def caught_up(self, run: CampaignRun, meta: CampaignMeta, since: float) -> bool:
         """Every readable shard has been read to its tip after the scan finished."""
-        if not run.shards:
-            return False
         checkpoints = self.store.checkpoints(run.config.id, run.stream)
-        readable = [s for s in run.shards.values() if ready(s, run.shards, checkpoints)]
-        return all(meta.tip_read_at(s.shard_id) >= since for s in readable)
+        return tips_read_since(meta, run.shards, checkpoints, since)
 
     def swap(self, run: CampaignRun, gen: str) -> None:
         config = run.config
@@ -144,3 +143,27 @@ class GenerationKeeper:
         run.gens = Generations.from_meta(self.store.campaign_meta(config.id))
         snapshot = self.store.snapshot(config.id, config.displays)
         ports.publish(ports.MetricsChanged(config, snapshot.version, snapshot.epoch, snapshot.metrics))
+
+
+def tips_read_since(
+    meta: CampaignMeta, shards: dict[str, Shard], checkpoints: dict[str, str], since: float
+) -> bool:
+    """Every readable shard (not finished, its parent drained) was read to its tip at or after
+    `since` (meta `tip:<shard>`, written by every batch that found its shard caught up): so every
+    record written before `since` is counted. False when no shard is known."""
+    if not shards:
+        return False
+    readable = [s for s in shards.values() if ready(s, shards, checkpoints)]
+    return all(meta.tip_read_at(s.shard_id) >= since for s in readable)
+
+
+def stream_read_since(store: Store, config: CampaignConfig, since: float) -> bool:
+    """The campaign's stream, as the table lists it now, was read to its tip after `since` by the
+    consumers (for a reader outside them: "Verify totals"). One DescribeTable, one DescribeStream."""
+    reader = StreamReader(table=config.table_name, region=config.region, endpoint_url=config.endpoint_url)
+    arn = reader.describe().arn
+    meta = store.campaign_meta(config.id)
+    if not arn or arn != meta.stream_arn:
+        return False
+    shards = {shard.shard_id: shard for shard in reader.list_shards(arn)}
+    return tips_read_since(meta, shards, store.checkpoints(config.id, stream_key(arn)), since)

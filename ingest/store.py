@@ -503,20 +503,25 @@ class Store:
             list(changes), list(gens), expect or {}, lease, position, [_encode_json(r) for r in rejects],
             {k: str(v) for k, v in (stats or {}).items()}, records or 0,
         )  # fmt: skip
-        stale = 0
         try:
-            for attempt in range(COMMIT_ATTEMPTS):
-                result = self._apply_once(campaign_id, batch)
-                if result.status not in ("stale", "busy"):
-                    return result
-                stale += result.status == "stale"
-                if stale >= TURN_AFTER and not batch.turn:
-                    batch.turn = self._take_turn(campaign_id)
-                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 4)))
-            return result
+            return self._apply_in_turn(campaign_id, batch)
         finally:
             if batch.turn:
                 self._give_turn(self.turn_key(campaign_id), args=[batch.turn])
+
+    def _apply_in_turn(self, campaign_id: int, batch: PendingBatch) -> ApplyResult:
+        """Commit, working the batch out again while other writers change its items (after
+        TURN_AFTER of those, in the campaign's turn) or hold the turn."""
+        stale = 0
+        for attempt in range(COMMIT_ATTEMPTS):
+            result = self._apply_once(campaign_id, batch)
+            if result.status not in ("stale", "busy"):
+                return result
+            stale += result.status == "stale"
+            if stale >= TURN_AFTER and not batch.turn:
+                batch.turn = self._take_turn(campaign_id)
+            time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 4)))
+        return result
 
     def turn_key(self, campaign_id: int) -> str:
         return f"{self.base(campaign_id)}:turn"

@@ -47,8 +47,10 @@ GONE_KEPT = 500  # refunds remembered, so a late duplicate of a refunded gift st
 REMOVED_SHOWN = 30  # recent refunds named in each list, for screens still showing those gifts
 EMAIL = re.compile(r"\S+@\S+\.\S+")
 PHONE = re.compile(r"^[\s\d()+./-]*$")
-# Bidirectional overrides and isolates can flip the rest of a line: never from a donor.
-BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+# Never from a donor: controls (Cc) and invisible format characters (Cf: bidirectional overrides and
+# isolates, which can flip the rest of a line; zero-width space and joiners, soft hyphen, word
+# joiner, which hide a word from the word list while it reads the same on screen).
+HIDDEN_CATEGORIES = ("Cc", "Cf")
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def display_name(item: dict[str, Any], name_path: tuple[str, ...], anonymous_pat
     raw = optional(item, name_path) if name_path else None
     if not isinstance(raw, str):
         return ANONYMOUS
-    text = "".join(ch for ch in raw.translate(BIDI_CONTROLS) if unicodedata.category(ch) != "Cc")
+    text = "".join(ch for ch in raw if unicodedata.category(ch) not in HIDDEN_CATEGORIES)
     text = " ".join(text.split())
     if not text or EMAIL.search(text) or (PHONE.match(text) and sum(c.isdigit() for c in text) >= 5):
         return ANONYMOUS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import boto3
@@ -69,3 +70,11 @@ def make_live(store, campaign_id: int, specs) -> str:
     store.set_meta(campaign_id, **{f"scan_done:{gen}": 1})  # as if its scan had run
     assert store.swap_generation(campaign_id, gen) is not None
     return gen
+
+
+def step_until(consumer, done, timeout: float = 30) -> None:
+    """Step a consumer (in this thread) until done() holds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline
+        time.sleep(min(consumer.step(), 0.02))

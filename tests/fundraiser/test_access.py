@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 
 from fundraiser.models import Adjustment, GiftModeration, Membership, PaddleLevel, Screen, Verification
 from tests.factories import make_campaign
+from tests.forms import form_with
 
 pytestmark = pytest.mark.django_db
 
@@ -142,18 +143,21 @@ def test_a_volunteer_only_records_adjustments_and_paddles(client, campaigns):
     ):
         assert volunteer.get(url).status_code == 403, url
     assert volunteer.get("/admin/fundraiser/adjustment/").status_code == 200
+    form = form_with(volunteer.get("/admin/fundraiser/adjustment/add/").content.decode(), "form_token")
     response = volunteer.post(
         "/admin/fundraiser/adjustment/add/",
-        {"campaign": a.pk, "amount": "120.50", "group": "Cash in the room", "note": "envelope 3"},
+        {**form, "campaign": a.pk, "amount": "120.50", "group": "Cash in the room", "note": "envelope 3"},
     )
     assert response.status_code == 302
     cash = Adjustment.objects.get(campaign=a, group="Cash in the room")
     assert cash.created_by.username == "victor" and cash.amount == Decimal("120.50")
     level = PaddleLevel.objects.get(campaign=a)
-    volunteer.post(f"/admin/fundraiser/adjustment/paddle/{a.pk}/", {"paddle": "123", "level": level.pk})
+    console = f"/admin/fundraiser/adjustment/paddle/{a.pk}/"
+    entry = form_with(volunteer.get(console).content.decode(), "form_token")
+    volunteer.post(console, {**entry, "paddle": "123", "level": level.pk})
     paddle = Adjustment.objects.get(campaign=a, kind=Adjustment.PADDLE)
     assert (paddle.paddle, paddle.amount) == ("123", Decimal("1000"))
-    volunteer.post(f"/admin/fundraiser/adjustment/paddle/{a.pk}/", {"undo": "1"})
+    volunteer.post(console, {**form_with(volunteer.get(console).content.decode(), "undo_entry"), "undo": "1"})
     paddle.refresh_from_db()
     assert paddle.is_reversed and paddle.version == 2 and paddle.reversed_by.username == "victor"
     assert volunteer.get(f"/admin/fundraiser/adjustment/{cash.pk}/delete/").status_code == 403
