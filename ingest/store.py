@@ -100,6 +100,10 @@ class MetricValues:
         return cls(total=int(raw.get("t", 0)), groups=groups)
 
 
+BROKEN_STATUSES = ("no_stream", "bad_stream", "source_error")
+PAUSED = "paused"
+
+
 @dataclass(frozen=True)
 class CampaignMeta:
     """A campaign's meta hash, read in one go: the one place its field names are known.
@@ -131,9 +135,19 @@ class CampaignMeta:
         return self.raw.get("status", "")
 
     @property
+    def source_broken(self) -> bool:
+        """The worker cannot read the table (no stream, unusable view type, no table, no access)."""
+        return self.status in BROKEN_STATUSES
+
+    @property
     def shown_status(self) -> str:
-        """What screens are told: "recalculating" whenever no generation is live (no numbers)."""
-        return "recalculating" if self.live == "0" else (self.status or "live")
+        """What the public page and screens are told, never an internal code: "paused" while the
+        table cannot be read (donors see "Totals paused", organizers the reason in the admin),
+        "recalculating" whenever no generation is live (no numbers), else "live" (a rebuild that is
+        due keeps the numbers shown until the new ones are complete; the admin says why)."""
+        if self.source_broken:
+            return PAUSED
+        return "recalculating" if self.live == "0" else "live"
 
     @property
     def version(self) -> int:

@@ -711,7 +711,7 @@
   // Each metric remembers the version of the state its shown value came from. An event carries
   // only the metrics it changed, so a snapshot older than that event is still newer for the others.
   const shown = { epoch: initial.epoch, versions: {} };
-  const paintedWithoutNumbers = initial.status === "recalculating";
+  const paintedWithoutNumbers = initial.status === "recalculating" || screen.classList.contains("no-numbers");
   const health = { lag: null, clockOffset: 0 };
 
   function setRecalculating(on) {
@@ -765,8 +765,15 @@
     if (Date.now() - recalc.heardAt >= PROGRESS_QUIET_MS) refreshSnapshot().catch(noop);
   }, PROGRESS_POLL_MS);
 
+  function setPaused(on) { // the table cannot be read: "Totals paused", never "Live"
+    screen.classList.toggle("is-paused", on);
+    data.paused = on ? "1" : "";
+  }
+
   function apply(update, isSnapshot) {
     if (isSnapshot) applyScreenExtras(update);
+    if (isSnapshot) setPaused(update.status === "paused");
+    if (update.status === "paused" && screen.classList.contains("no-numbers")) return; // nothing counted yet
     if (update.status === "recalculating") {
       // Redis lost its data and the totals are being rebuilt: keep the last good numbers, marked
       // stale, and never show the partial ones.
