@@ -31,6 +31,9 @@ def metric_drafts(formsets) -> list[Metric]:
 
 def form_preview(form, formsets) -> Preview | None:
     data = getattr(form, "cleaned_data", {})
+    check = getattr(form, "source_check", None)
+    if check is not None and not check.ok:  # already said next to the fields; said again here
+        return Preview(check, tuple(metric_drafts(formsets)))
     if not data.get("table_name") or any(
         name in form.errors for name in ("table_name", "region", "endpoint_url")
     ):
