@@ -36,8 +36,16 @@ def table(moto):
 
 
 def preview(organizer, moto, **metric) -> str:
-    raised = {"slug": "raised", "label": "Raised", "aggregation": "sum", "value_path": "amount",
-              "group_by_path": "platform", "decimal_places": "2", "is_money": "on", **metric}
+    raised = {
+        "slug": "raised",
+        "label": "Raised",
+        "aggregation": "sum",
+        "value_path": "amount",
+        "group_by_path": "platform",
+        "decimal_places": "2",
+        "is_money": "on",
+        **metric,
+    }
     form = campaign_form(endpoint_url=moto.url, metrics=[raised], _preview="Preview")
     response = organizer.post(ADD, form)
     assert response.status_code == 200
@@ -48,7 +56,9 @@ def preview(organizer, moto, **metric) -> str:
 def test_a_wrong_path_is_flagged_with_its_near_miss_before_saving(organizer, moto, table):
     page = preview(organizer, moto, value_path="Amount")
     assert "Preview — nothing was saved" in page
-    assert "Raised: no donation in the sample has the value attribute “Amount”. Did you mean “amount”?" in page
+    assert (
+        "Raised: no donation in the sample has the value attribute “Amount”. Did you mean “amount”?" in page
+    )
     assert "no: missing Amount" in page
     assert "3 would not be counted" in page
 

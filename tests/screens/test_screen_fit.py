@@ -93,9 +93,62 @@ def test_the_four_glitches_are_fixed_at_every_size(kiosk, milestones, open_page,
             expect(page.locator("#screen")).to_have_attribute("data-connection", "live")
             page.wait_for_timeout(300)
             page.screenshot(path=SCREENSHOTS / f"fit-{layout}-{width}x{height}.png")
-            problems = page.evaluate(GLITCHES, {"nearStart": NEAR_START, "longLabel": LONG_LABEL, "names": NAMES})
+            problems = page.evaluate(
+                GLITCHES, {"nearStart": NEAR_START, "longLabel": LONG_LABEL, "names": NAMES}
+            )
             problems += layout_problems(page)
             if problems:
                 found[f"{layout} {width}x{height}"] = problems
             page.context.close()
     assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+def log_in(page, url: str) -> None:
+    page.goto(url)
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+
+
+def test_an_admin_page_loads_while_five_screens_are_open_in_the_same_browser(kiosk, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # one browser profile
+    try:
+        admin = context.new_page()
+        log_in(admin, kiosk.url("/admin/login/?next=/admin/"))
+        screens = []
+        for name in ("thermometer", "breakdown", "leaderboard", "split", "thermometer-2"):
+            page = context.new_page()
+            page.goto(kiosk.screen_url(name))
+            screens.append(page)
+        for screen_id in kiosk.ids.values():  # and a preview of each, from the admin
+            page = context.new_page()
+            page.goto(kiosk.url(f"/admin/fundraiser/screen/{screen_id}/preview/"))
+            screens.append(page)
+        goal = context.new_page()
+        goal.goto(kiosk.url("/c/gala/"))
+        screens.append(goal)
+        for page in screens:
+            expect(page.locator("#screen")).to_have_attribute("data-connection", "live", timeout=15000)
+        transports = [page.locator("#screen").get_attribute("data-transport") for page in screens]
+        assert transports.count("stream") <= 2, transports  # the others fetch snapshots
+        assert all(t == "polling" for t in transports[5:10]), transports  # previews never stream
+
+        started = time.monotonic()
+        admin.goto(kiosk.url("/admin/fundraiser/campaign/"), timeout=10000)
+        expect(admin.locator("#result_list")).to_be_visible(timeout=10000)
+        loaded = time.monotonic() - started
+        admin.screenshot(path=SCREENSHOTS / "admin-with-eleven-screens-open.png")
+        assert loaded < 5, f"the admin took {loaded:.1f} s"
+        # Closing a streaming screen frees its slot: a polling one takes it over within ~15 s.
+        streaming = [p for p, t in zip(screens, transports) if t == "stream"]
+        streaming[0].close()
+        remaining = [p for p in screens if p is not streaming[0]]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = [p.locator("#screen").get_attribute("data-transport") for p in remaining]
+            if now.count("stream") == 2:
+                break
+            time.sleep(0.5)
+        assert now.count("stream") == 2, now
+    finally:
+        context.close()
