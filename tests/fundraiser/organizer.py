@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from fundraiser.admin import MetricInline
 
+RAISED = {
+    "slug": "raised",
+    "label": "Raised",
+    "aggregation": "sum",
+    "value_path": "amount",
+    "group_by_path": "platform",
+    "decimal_places": "2",
+    "is_money": "on",
+}
+
 
 def campaign_form(*, metrics: list[dict] | None = None, **fields) -> dict:
     data = {
@@ -24,21 +34,7 @@ def campaign_form(*, metrics: list[dict] | None = None, **fields) -> dict:
         "metrics-INITIAL_FORMS": "0",
     }
     data.update(fields)
-    metrics = (
-        metrics
-        if metrics is not None
-        else [
-            {
-                "slug": "raised",
-                "label": "Raised",
-                "aggregation": "sum",
-                "value_path": "amount",
-                "group_by_path": "platform",
-                "decimal_places": "2",
-                "is_money": "on",
-            },
-        ]
-    )
+    metrics = metrics if metrics is not None else [RAISED]
     data["metrics-TOTAL_FORMS"] = str(len(metrics))
     for i, metric in enumerate(metrics):
         for name in MetricInline.fields:

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from fundraiser.models import Campaign
 from tests.factories import make_table
 
-from .organizer import campaign_form
+from .organizer import RAISED, campaign_form
 
 pytestmark = pytest.mark.django_db
 ADD = "/admin/fundraiser/campaign/add/"
@@ -36,16 +36,7 @@ def table(moto):
 
 
 def preview(organizer, moto, **metric) -> str:
-    raised = {
-        "slug": "raised",
-        "label": "Raised",
-        "aggregation": "sum",
-        "value_path": "amount",
-        "group_by_path": "platform",
-        "decimal_places": "2",
-        "is_money": "on",
-        **metric,
-    }
+    raised = {**RAISED, **metric}
     form = campaign_form(endpoint_url=moto.url, metrics=[raised], _preview="Preview")
     response = organizer.post(ADD, form)
     assert response.status_code == 200

@@ -140,7 +140,7 @@ def test_an_admin_page_loads_while_five_screens_are_open_in_the_same_browser(kio
         admin.screenshot(path=SCREENSHOTS / "admin-with-eleven-screens-open.png")
         assert loaded < 5, f"the admin took {loaded:.1f} s"
         # Closing a streaming screen frees its slot: a polling one takes it over within ~15 s.
-        streaming = [p for p, t in zip(screens, transports) if t == "stream"]
+        streaming = [p for p, t in zip(screens, transports, strict=True) if t == "stream"]
         streaming[0].close()
         remaining = [p for p in screens if p is not streaming[0]]
         deadline = time.monotonic() + 20
