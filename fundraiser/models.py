@@ -82,6 +82,7 @@ class Campaign(models.Model):
         "this server's network that whoever runs the server allowed (INGEST_ALLOWED_ENDPOINTS).",
     )
     is_active = models.BooleanField(
+        "active",
         default=True,
         help_text="Ingest this campaign's stream and show it. Off: its page and screens say it is not live.",
     )
@@ -121,9 +122,16 @@ class Campaign(models.Model):
         validators=[COLOR_VALIDATOR],
         help_text="Screen background (#rrggbb). Dark reads best on projectors; text colour follows.",
     )
-    logo_url = models.URLField(blank=True, help_text="Logo shown in the screens' header (PNG or SVG).")
-    donation_url = models.URLField(blank=True, help_text="Where to give: shown on the screens as a QR code.")
+    logo_url = models.URLField(
+        "logo address", blank=True, help_text="Logo shown in the screens' header (PNG or SVG)."
+    )
+    donation_url = models.URLField(
+        "where to give (web address)",
+        blank=True,
+        help_text="Where to give: shown on the screens as a QR code.",
+    )
     donor_name_path = models.CharField(
+        "donor's display name attribute",
         max_length=255,
         blank=True,
         default="name",
@@ -132,6 +140,7 @@ class Campaign(models.Model):
         "Empty: every gift shows as Anonymous.",
     )
     anonymous_path = models.CharField(
+        "“stay anonymous” attribute",
         max_length=255,
         blank=True,
         validators=[PATH_VALIDATOR],

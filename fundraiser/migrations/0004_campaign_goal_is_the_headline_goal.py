@@ -204,5 +204,65 @@ class Migration(migrations.Migration):
                 verbose_name="attribute",
             ),
         ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="anonymous_path",
+            field=models.CharField(
+                blank=True,
+                help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
+                max_length=255,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^.\\s]+(\\.[^.\\s]+)*$",
+                        "A dotted attribute path such as amount or payment.amount.",
+                    )
+                ],
+                verbose_name="“stay anonymous” attribute",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="donation_url",
+            field=models.URLField(
+                blank=True,
+                help_text="Where to give: shown on the screens as a QR code.",
+                verbose_name="where to give (web address)",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="donor_name_path",
+            field=models.CharField(
+                blank=True,
+                default="name",
+                help_text="Attribute holding the name a donor chose to display in the recent gifts ticker. Empty: every gift shows as Anonymous.",
+                max_length=255,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^.\\s]+(\\.[^.\\s]+)*$",
+                        "A dotted attribute path such as amount or payment.amount.",
+                    )
+                ],
+                verbose_name="donor's display name attribute",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="is_active",
+            field=models.BooleanField(
+                default=True,
+                help_text="Ingest this campaign's stream and show it. Off: its page and screens say it is not live.",
+                verbose_name="active",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="logo_url",
+            field=models.URLField(
+                blank=True,
+                help_text="Logo shown in the screens' header (PNG or SVG).",
+                verbose_name="logo address",
+            ),
+        ),
         migrations.RunPython(one_goal, migrations.RunPython.noop),
     ]
