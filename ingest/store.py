@@ -147,7 +147,7 @@ class CampaignMeta:
         due keeps the numbers shown until the new ones are complete; the admin says why)."""
         if self.source_broken:
             return PAUSED
-        return "recalculating" if self.live == "0" else "live"
+        return "recalculating" if self.live == "0" or self.status == "recalculating" else "live"
 
     @property
     def version(self) -> int:
