@@ -12,7 +12,7 @@ from django.conf import settings
 from . import samples
 from .store import END, PAUSED, CampaignMeta, Store
 
-PROBLEM_STATUSES = ("needs_rebuild", "no_stream", "bad_stream")
+PROBLEM_STATUSES = ("needs_rebuild", "no_stream", "bad_stream", "source_error")
 
 
 def shard_health(meta: CampaignMeta, now: float) -> dict[str, dict[str, Any]]:

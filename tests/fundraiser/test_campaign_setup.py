@@ -135,3 +135,18 @@ def test_a_campaign_rejecting_most_records_needs_attention_and_is_not_live(organ
     detail = organizer.get(f"/admin/fundraiser/campaign/{campaign.pk}/change/").content.decode()
     assert "“Preview”" in detail and "<svg" in detail  # the hour's chart, as inline SVG
     assert organizer.get("/c/gala/snapshot.json").json()["status"] == "paused"
+
+
+def test_a_table_deleted_after_saving_is_broken_with_aws_code_and_paused_in_public(organizer, moto, store):
+    make_campaign(endpoint_url=moto.url)  # its table was never created, or was deleted since
+    campaign = Campaign.objects.get(slug="gala")
+    consumer = Consumer(store=store, consumer_id="t", load_configs=lambda: [campaign_config(campaign)])
+    try:
+        step_until(consumer, lambda: store.campaign_meta(campaign.pk).status == "source_error")
+    finally:
+        consumer.release_all()
+    assert organizer.get("/c/gala/snapshot.json").json()["status"] == "paused"
+    detail = organizer.get(f"/admin/fundraiser/campaign/{campaign.pk}/change/").content.decode()
+    assert "<strong class='fr-bad'>broken</strong>: ResourceNotFoundException" in detail
+    assert "There is no table named Donations in us-east-1." in detail
+    assert organizer.get("/healthz").json()["ok"] is False

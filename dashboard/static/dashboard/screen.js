@@ -1026,7 +1026,7 @@
   // in its browser always gets one. (Without Web Locks, outside a secure context: every page streams.)
   const STREAM_SLOTS = 2;
   const POLL_MS = 4000;
-  const SLOT_RETRY_MS = 15000;
+  const SLOT_RETRY_MS = 10000;
   const polling = { timer: 0 };
 
   function pollSnapshots() {
