@@ -4,6 +4,7 @@ that follow (dashboard/payloads.py), read from Redis in one snapshot."""
 from __future__ import annotations
 
 from ingest.config import CampaignConfig
+from ingest.health import public_status
 from ingest.rebuild import build_progress
 from ingest.store import Store
 
@@ -13,14 +14,9 @@ from .payloads import progress_payload, update_payload
 def config_snapshot(config: CampaignConfig) -> dict:
     store = Store()
     snapshot = store.snapshot(config.id, config.displays)
-    payload = update_payload(
-        config,
-        snapshot.version,
-        snapshot.metrics,
-        epoch=snapshot.epoch,
-        status=snapshot.status,
-    )
-    if snapshot.status == "recalculating":
+    status = public_status(store, config.id, snapshot.state)
+    payload = update_payload(config, snapshot.version, snapshot.metrics, epoch=snapshot.epoch, status=status)
+    if status == "recalculating":
         progress = recalculation_progress(store, config.id)
         if progress is not None:
             payload["progress"] = progress

@@ -10,15 +10,22 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from ingest.health import campaign_health, overall_health
+from ingest.health import campaign_health, campaign_state, overall_health
 from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import RecordError, decode_image
+from ingest.samples import last_hour
 from ingest.store import Store
 
 from .access import CampaignItself, CampaignScoped, InlineOfCampaign, campaign_ids, related_only
+from .forms import CampaignForm
+from .goals import campaign_goal_sync
+from .health_display import hour_charts, state_html
 from .models import Campaign, Goal, Metric, Milestone
+from .preview_admin import PreviewStep
 from .selectors import campaign_config
 from .signals import config_changed
+
+HEALTH = "Health"
 
 
 class MetricInline(InlineOfCampaign, admin.TabularInline):
@@ -81,24 +88,24 @@ SOURCE_FIELDS = ("table_name", "region", "endpoint_url")
 
 # What the worker reports about a campaign, read from Redis: shown, never edited.
 HEALTH_FIELDS = (
-    "ingestion_status",
+    "health_detail",
+    "last_hour",
     "records_read",
     "rejected_records",
     "last_record",
     "last_error",
     "rebuild_progress",
-    "shards",
     "recent_rejects",
     "live_page",
 )
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CampaignItself, admin.ModelAdmin):
+class CampaignAdmin(CampaignItself, PreviewStep, admin.ModelAdmin):
     Media = StatusStyles
+    form = CampaignForm
     list_display = (
         "name",
-        "slug",
         "table_name",
         "is_active",
         "ingestion_status",
@@ -107,7 +114,7 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
     )
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MetricInline, MilestoneInline]
-    readonly_fields = (*HEALTH_FIELDS, "screens_link")
+    readonly_fields = ("ingestion_status", *HEALTH_FIELDS, "shards", "screens_link")
     actions = ["rebuild_aggregates", "verify_totals"]
     fieldsets = [
         (
@@ -118,7 +125,6 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
                     "slug",
                     "currency",
                     "goal_amount",
-                    "headline_goal",
                     "starts_at",
                     "ends_at",
                     "is_active",
@@ -126,8 +132,16 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
                 )
             },
         ),
-        ("Source table", {"fields": ("table_name", "region", "endpoint_url")}),
-        ("Ingestion health", {"fields": HEALTH_FIELDS}),
+        (
+            "Where the donations are",
+            {
+                "fields": ("table_name", "region", "endpoint_url"),
+                "description": "Saving checks that this table can be read and that its stream sends "
+                "each donation's amount; “Preview” also shows what each metric counts.",
+            },
+        ),
+        (HEALTH, {"fields": HEALTH_FIELDS}),
+        ("Technical details (for whoever runs the server)", {"classes": ["collapse"], "fields": ("shards",)}),
         (
             "Display screens",
             {
@@ -160,6 +174,17 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
                 raise PermissionDenied("Only a superuser sets a campaign's source table.")
         super().save_model(request, obj, form, change)
 
+    def get_fieldsets(self, request, obj=None):
+        """A campaign not saved yet has no health to show (no "waiting for records" on the add form)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return [
+                fs
+                for fs in fieldsets
+                if fs[0] not in (HEALTH, "Technical details (for whoever runs the server)")
+            ]
+        return fieldsets
+
     def get_urls(self):
         health = self.admin_site.admin_view(self.health_json)
         return [path("health.json", health, name="fundraiser_campaign_health")] + super().get_urls()
@@ -172,12 +197,12 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
         active = dict(self.get_queryset(request).filter(is_active=True).values_list("slug", "pk"))
         return JsonResponse(overall_health(Store(), active), json_dumps_params={"indent": 2})
 
-    @admin.action(description="Rebuild aggregates from the table (screens keep their numbers meanwhile)")
+    @admin.action(description="Recount every donation in the table (screens keep their numbers meanwhile)")
     def rebuild_aggregates(self, request, queryset) -> None:
         store = Store()
         for campaign in queryset.prefetch_related("metrics"):
             store.ensure_meta(campaign.pk)
-            gen = rebuild_start(
+            rebuild_start(
                 store=store,
                 config=campaign_config(campaign),
                 replace=True,
@@ -185,7 +210,7 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
             )
             self.message_user(
                 request,
-                f"{campaign}: rebuilding into generation {gen}. The screens "
+                f"{campaign}: recounting every donation in the table. The screens "
                 "show the current numbers until the new ones are complete.",
             )
 
@@ -228,7 +253,7 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
             rows,
         )
 
-    @admin.display(description="Backfill / rebuild")
+    @admin.display(description="Recount of the table")
     def rebuild_progress(self, obj: Campaign) -> str:
         if not obj.pk:
             return "—"
@@ -236,24 +261,11 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
         progress = build_progress(Store(), obj.pk)
         if progress is None:
             if meta.get("rebuilt_at"):
-                return f"last rebuilt {_when(meta['rebuilt_at'])}: {meta.get('last_rebuild_reason', '')}"
-            return "none yet"
-        total = max(progress.estimate, progress.items)
-        percent = f" ({100 * progress.items / total:.1f}%)" if total else ""
-        state = "scan done, catching up with the stream" if progress.done else "scanning"
-        return (
-            f"generation {progress.gen}, {state}: {progress.items:,} of about {total:,} items"
-            f"{percent}, {sum(s.done for s in progress.segments)}/{len(progress.segments)} "
-            f"segments done, started {_when(progress.started_at)}. "
-            f"Reason: {meta.get('rebuild_reason', '—')}"
-        )
+                return f"last recounted {_when(meta['rebuilt_at'])}: {meta.get('last_rebuild_reason', '')}"
+            return "no recount so far"
+        return recount_text(progress, meta)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "headline_goal":
-            object_id = request.resolver_match.kwargs.get("object_id")
-            kwargs["queryset"] = Goal.objects.filter(metric__campaign_id=object_id).select_related(
-                "metric__campaign"
-            )
         if db_field.name == "leaderboard_metric":
             object_id = request.resolver_match.kwargs.get("object_id")
             kwargs["queryset"] = Metric.objects.filter(campaign_id=object_id).exclude(group_by_path="")
@@ -261,6 +273,8 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        campaign_goal_sync(campaign=form.instance)
+        self.warn_unmatched_paths(request, form)
         if change:
             publish_config_change(form.instance.slug)
 
@@ -292,13 +306,28 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
 
     @admin.display(description="Status")
     def ingestion_status(self, obj: Campaign) -> str:
-        meta = self._meta(obj)
-        status = meta.get("status") or ("live" if meta.get("records") else "waiting for records")
-        if status == "needs_rebuild":
+        """One word for the list (live, catching up, rebuilding, needs attention, broken)."""
+        if not obj.pk:
+            return "—"
+        if not obj.is_active:
+            return format_html("<span class='fr-muted'>switched off</span>")
+        return state_html(campaign_state(Store(), obj.pk), with_fix=False)
+
+    @admin.display(description="Status")
+    def health_detail(self, obj: Campaign) -> str:
+        """The word, why, and what to do; for a broken table, the check of its settings, done now."""
+        if not obj.is_active:
             return format_html(
-                "<strong class='fr-bad'>needs rebuild</strong>: {}", meta.get("rebuild_reason", "")
+                "<span class='fr-muted'>switched off</span>: its page and screens say it is not live."
             )
-        return status
+        state = campaign_state(Store(), obj.pk)
+        if state.word != "broken":
+            return state_html(state)
+        return state_html(state) + source_problems_html(obj)
+
+    @admin.display(description="Last hour")
+    def last_hour(self, obj: Campaign) -> str:
+        return hour_charts(last_hour(Store(), obj.pk))
 
     @admin.display(description="Records read")
     def records_read(self, obj: Campaign) -> int:
@@ -312,9 +341,9 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
     def last_record(self, obj: Campaign) -> str:
         return _when(self._meta(obj).get("last_record_at"))
 
-    @admin.display(description="Last error")
+    @admin.display(description="Last error from AWS")
     def last_error(self, obj: Campaign) -> str:
-        return self._meta(obj).get("last_error") or "—"
+        return self._meta(obj).get("last_error", "").removeprefix("discover: ") or "—"
 
     @admin.display(description="Recent rejected records")
     def recent_rejects(self, obj: Campaign) -> str:
@@ -343,6 +372,35 @@ class CampaignAdmin(CampaignItself, admin.ModelAdmin):
             return "—"
         url = reverse("dashboard:goal", args=[obj.slug])
         return format_html('<a href="{}" target="_blank">{}</a>', url, url)
+
+
+def recount_text(progress, meta: dict[str, str]) -> str:
+    """A recount in organizer words: how far, since when, why (no generations, segments or shards)."""
+    total = max(progress.estimate, progress.items)
+    if progress.done:
+        head = "counted every donation in the table; now catching up with the newest ones"
+    elif total:
+        head = (
+            f"{progress.items:,} of about {total:,} donations counted ({100 * progress.items / total:.0f}%)"
+        )
+    else:
+        head = "starting: reading the table's donations"
+    return f"{head}, started {_when(progress.started_at)}. Why: {meta.get('rebuild_reason', '—')}"
+
+
+def source_problems_html(obj: Campaign) -> str:
+    from .sources import check_source
+
+    check = check_source(table_name=obj.table_name, region=obj.region, endpoint_url=obj.endpoint_url)
+    if check.ok:
+        return format_html(
+            "<br>The table can be read again now: the dashboard resumes by itself within a minute."
+        )
+    return format_html_join(
+        "",
+        "<br><strong>{}</strong><br>How to fix it: <code class='fr-fix'>{}</code>",
+        ((p.message, p.fix) for p in check.problems),
+    )
 
 
 @admin.register(Metric)

@@ -18,6 +18,9 @@ from django.utils import timezone
 from ingest.endpoints import endpoint_refusal
 from ingest.metrics import MAX_MINOR_UNITS, exact_minor_units, kept_places
 
+from .currencies import currency_refusal
+from .sources import region_problem
+
 PATH_VALIDATOR = RegexValidator(
     r"^[^.\s]+(\.[^.\s]+)*$",
     "A dotted attribute path such as amount or payment.amount.",
@@ -36,21 +39,58 @@ REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 CONTACT_WORDS = ("email", "mail", "phone", "mobile", "tel", "address", "postcode", "zip")
 
 
+def validate_currency(code: str) -> None:
+    refusal = currency_refusal(code)
+    if refusal:
+        raise ValidationError(refusal)
+
+
 class Campaign(models.Model):
     name = models.CharField(max_length=200)
-    slug = models.SlugField(unique=True)
-    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 code, e.g. USD.")
-    goal_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    slug = models.SlugField(
+        "web address",
+        unique=True,
+        help_text="The end of the campaign's public page address, /c/<this>/: lower-case letters, "
+        "digits and hyphens, e.g. spring-gala.",
+    )
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        validators=[validate_currency],
+        help_text="Three capital letters (ISO 4217), e.g. USD, EUR, GBP.",
+    )
+    goal_amount = models.DecimalField(
+        "goal",
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What the screens count towards, in the campaign's currency (e.g. 50000), on the "
+        "first money metric below (e.g. Raised). 0: no goal. Milestones are set further down.",
+    )
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
-    table_name = models.CharField("DynamoDB table", max_length=255)
-    region = models.CharField(max_length=32, default="us-east-1")
+    table_name = models.CharField(
+        "DynamoDB table",
+        max_length=255,
+        help_text="The name of the table holding the donations, exactly as in the AWS console "
+        "(case matters). Its stream must be on, with “New and old images”: saving checks it.",
+    )
+    region = models.CharField(
+        "AWS region",
+        max_length=32,
+        default="us-east-1",
+        help_text="The region code the AWS console shows at the top right, e.g. eu-west-1 for "
+        "Europe (Ireland), us-east-1 for US East (N. Virginia).",
+    )
     endpoint_url = models.URLField(
+        "local DynamoDB address",
         blank=True,
-        help_text="Empty for AWS. Only for a local DynamoDB (moto, DynamoDB Local) that the server "
-        "allows (INGEST_ALLOWED_ENDPOINTS).",
+        help_text="Leave empty: the table is read from AWS. Only for a test copy of DynamoDB on "
+        "this server's network that whoever runs the server allowed (INGEST_ALLOWED_ENDPOINTS).",
     )
     is_active = models.BooleanField(
+        "active",
         default=True,
         help_text="Ingest this campaign's stream and show it. Off: its page and screens say it is not live.",
     )
@@ -67,7 +107,12 @@ class Campaign(models.Model):
         "public goal page and its event stream too. Screens show it whatever this says.",
     )
     headline_goal = models.ForeignKey(
-        "Goal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "Goal",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,  # set from goal_amount (fundraiser/goals.py): one goal on the campaign form
     )
     # --- how the display screens look and what they show ---
     accent_color = models.CharField(
@@ -85,14 +130,22 @@ class Campaign(models.Model):
         validators=[COLOR_VALIDATOR],
         help_text="Screen background (#rrggbb). Dark reads best on projectors; text colour follows.",
     )
-    logo_url = models.URLField(blank=True, help_text="Logo shown in the screens' header (PNG or SVG).")
-    donation_url = models.URLField(blank=True, help_text="Where to give: shown on the screens as a QR code.")
+    logo_url = models.URLField(
+        "logo address", blank=True, help_text="Logo shown in the screens' header (PNG or SVG)."
+    )
+    donation_url = models.URLField(
+        "where to give (web address)",
+        blank=True,
+        help_text="Where to give: shown on the screens as a QR code.",
+    )
     donor_name_path = attribute_path(
+        verbose_name="donor's display name attribute",
         default="name",
         help_text="Attribute holding the name a donor chose to display in the recent gifts ticker. "
         "Empty: every gift shows as Anonymous.",
     )
     anonymous_path = attribute_path(
+        verbose_name="“stay anonymous” attribute",
         help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
     )
     leaderboard_metric = models.ForeignKey(
@@ -135,7 +188,10 @@ class Campaign(models.Model):
                     {field: "This attribute looks like contact details: screens never show those."}
                 )
         if not REGION.fullmatch(self.region or ""):
-            raise ValidationError({"region": "An AWS region name such as eu-west-1."})
+            problem = region_problem(self.region or "")
+            raise ValidationError(
+                {"region": problem.message if problem else "An AWS region code such as eu-west-1."}
+            )
         refusal = endpoint_refusal(self.endpoint_url, settings.INGEST_ALLOWED_ENDPOINTS)
         if refusal:
             raise ValidationError({"endpoint_url": refusal[:1].upper() + refusal[1:] + "."})
@@ -174,23 +230,32 @@ class Metric(models.Model):
     AGGREGATIONS = [(SUM, "Sum"), (COUNT, "Count"), (COUNT_DISTINCT, "Count distinct")]
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="metrics")
-    slug = models.SlugField()
-    label = models.CharField(max_length=100, blank=True)
-    aggregation = models.CharField(max_length=20, choices=AGGREGATIONS, default=SUM)
+    slug = models.SlugField("short name", help_text="e.g. raised, gifts, donors.")
+    label = models.CharField(max_length=100, blank=True, help_text="Shown on screens, e.g. Raised.")
+    aggregation = models.CharField(
+        "counts",
+        max_length=20,
+        choices=AGGREGATIONS,
+        default=SUM,
+        help_text="Sum: adds up amounts. Count: one per donation. Count distinct: one per donor.",
+    )
     value_path = attribute_path(
-        help_text="Attribute to sum or count distinct, e.g. amount or payment.amount.",
+        verbose_name="attribute",
+        help_text="The donation's attribute to add up or count once, exactly as in the table "
+        "(case matters), e.g. amount; inside a map: payment.amount.",
     )
     group_by_path = attribute_path(
-        help_text="Optional attribute to break the metric down by, e.g. platform.",
+        verbose_name="broken down by", help_text="Optional attribute, e.g. platform or team."
     )
-    filter_path = attribute_path()
-    filter_value = models.CharField(max_length=255, blank=True)
+    filter_path = attribute_path(verbose_name="only where", help_text="Optional attribute…")
+    filter_value = models.CharField("equals", max_length=255, blank=True, help_text="…has this value.")
     decimal_places = models.PositiveSmallIntegerField(
+        "decimals",
         default=2,
         validators=[MaxValueValidator(6)],
-        help_text="Exact precision kept for sums (2 for cents). Values with more are rejected.",
+        help_text="2 for cents. A donation with more decimals is not counted (and listed as rejected).",
     )
-    is_money = models.BooleanField(default=True, help_text="Shown with the campaign currency.")
+    is_money = models.BooleanField("money", default=True, help_text="Shown with the currency.")
 
     class Meta:
         ordering = ["campaign", "slug"]

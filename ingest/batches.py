@@ -15,7 +15,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from . import ports, ticker
+from . import ports, samples, ticker
 from .config import CampaignConfig
 from .generations import GenerationKeeper
 from .metrics import item_contribution
@@ -188,6 +188,19 @@ class BatchApplier:
         self.landed(
             run, state, result, records, decoded, new_seq, next_iterator, gifts=gift_entries(run, changes)
         )
+        if records:
+            self.sample(run, records=len(records), rejected=len(rejects), decoded=decoded)
+
+    def sample(self, run: CampaignRun, *, records: int, rejected: int, decoded: list[Change]) -> None:
+        """This minute's counts and worst lag, for the admin's chart and "needs attention"."""
+        newest = decoded[-1].created_at if decoded else None
+        lag = max(0.0, time.time() - newest) if newest is not None else 0.0
+        try:
+            samples.record_minute(
+                self.store, run.config.id, records=records, rejected=rejected, lag_seconds=lag
+            )
+        except redis.RedisError:  # a lost sample thins the chart; the batch itself is written
+            log.debug("sample of %s not kept", run.config.slug)
 
     def landed(
         self,

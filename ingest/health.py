@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
-from .store import END, CampaignMeta, Store
+from . import samples
+from .store import END, PAUSED, CampaignMeta, Store
 
-PROBLEM_STATUSES = ("needs_rebuild", "no_stream", "bad_stream")
+PROBLEM_STATUSES = ("needs_rebuild", "no_stream", "bad_stream", "source_error")
 
 
 def shard_health(meta: CampaignMeta, now: float) -> dict[str, dict[str, Any]]:
@@ -82,3 +84,91 @@ def overall_health(store: Store, campaigns: dict[str, int]) -> dict[str, Any]:
         "max_lag_seconds": settings.INGEST_MAX_LAG_SECONDS,
         "campaigns": report,
     }
+
+
+# --- the same in organizer words -----------------------------------------------------------------
+LIVE, CATCHING_UP, REBUILDING, NEEDS_ATTENTION, BROKEN, STARTING = (
+    "live",
+    "catching up",
+    "rebuilding",
+    "needs attention",
+    "broken",
+    "starting",
+)
+
+
+@dataclass(frozen=True)
+class OrganizerState:
+    """What the admin tells organizers: one word, why, and what to do (empty when nothing)."""
+
+    word: str
+    reason: str = ""
+    fix: str = ""
+
+    @property
+    def css(self) -> str:
+        return {LIVE: "fr-good", BROKEN: "fr-bad", NEEDS_ATTENTION: "fr-bad"}.get(self.word, "fr-muted")
+
+
+def organizer_state(
+    meta: CampaignMeta, *, lag: float | None, minutes: list[samples.Minute], max_lag: float
+) -> OrganizerState:
+    if meta.source_broken:
+        return OrganizerState(
+            BROKEN,
+            plain_error(meta.last_error) or "the donation table cannot be read",
+            "Open the campaign and save it: the check on save says what to change in AWS.",
+        )
+    if meta.status == "needs_rebuild":
+        return OrganizerState(
+            NEEDS_ATTENTION,
+            f"some donations may be missing from the totals ({meta.rebuild_reason})",
+            "A recount starts by itself; or choose “Rebuild aggregates” in the campaign list.",
+        )
+    rejected = samples.mostly_rejected(minutes, records=meta.records, rejected=meta.rejected)
+    if rejected is not None:
+        bad, read = rejected
+        return OrganizerState(
+            NEEDS_ATTENTION,
+            f"{bad} of the last {read} donations could not be counted",
+            "See “Recent rejected records” for why, then check the metrics' attributes with "
+            "“Preview” (a misspelled attribute such as Amount for amount rejects every donation).",
+        )
+    if meta.building:
+        reason = "recounting the donations already in the table"
+        if meta.live != "0":
+            reason += "; screens keep the current totals meanwhile"
+        return OrganizerState(REBUILDING, reason)
+    if not meta.exists:
+        return OrganizerState(STARTING, "waiting for the worker to pick up the campaign (a few seconds)")
+    if lag is not None and lag > max_lag:
+        return OrganizerState(CATCHING_UP, f"the newest donations shown are {lag:.0f} s behind the table")
+    return OrganizerState(LIVE)
+
+
+def plain_error(error: str) -> str:
+    """The worker's last error without its step prefix ("discover: ...")."""
+    return error.removeprefix("discover: ").strip()
+
+
+def campaign_state(store: Store, campaign_id: int, now: float | None = None) -> OrganizerState:
+    now = time.time() if now is None else now
+    meta = store.campaign_meta(campaign_id)
+    lags = [s["lag_seconds"] for s in shard_health(meta, now).values()]
+    return organizer_state(
+        meta,
+        lag=max(lags, default=None),
+        minutes=samples.last_hour(store, campaign_id, now),
+        max_lag=settings.INGEST_MAX_LAG_SECONDS,
+    )
+
+
+def public_status(store: Store, campaign_id: int, meta: CampaignMeta) -> str:
+    """The snapshot's `status`: "paused" also when most recent donations are rejected (the totals
+    would be wrong), else what the state says (live, recalculating, paused)."""
+    shown = meta.shown_status
+    if shown == "live":
+        minutes = samples.last_hour(store, campaign_id)
+        if samples.mostly_rejected(minutes, records=meta.records, rejected=meta.rejected):
+            return PAUSED
+    return shown

@@ -11,15 +11,18 @@ import logging
 import math
 
 import redis
+from botocore.exceptions import EndpointConnectionError
 from django.conf import settings
 
 from .runs import CampaignRun, ShardState, Worker, ready
 from .store import END, START, stream_key
-from .streams import USABLE_VIEW_TYPES, Shard, StreamInfo, error_text
+from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, Shard, StreamInfo, error_code, error_text
 
 log = logging.getLogger(__name__)
 
-STREAM_PROBLEMS = ("no_stream", "bad_stream")  # statuses a later successful discovery clears
+# Statuses a later successful discovery clears. source_error: DescribeTable/DescribeStream failed
+# for a reason that does not pass by itself (no table, access denied, credentials refused).
+STREAM_PROBLEMS = ("no_stream", "bad_stream", "source_error")
 
 
 class ShardKeeper:
@@ -41,7 +44,9 @@ class ShardKeeper:
         except redis.RedisError:
             raise
         except Exception as exc:  # noqa: BLE001 - any AWS failure is reported and retried
-            self.worker.report(run, last_error=f"discover: {error_text(exc)}")
+            lasting = error_code(exc) not in TRANSIENT_CODES and not isinstance(exc, EndpointConnectionError)
+            status = "source_error" if lasting else None
+            self.worker.report(run, status=status, last_error=f"discover: {error_text(exc)}")
             log.warning("discover %s failed: %s", run.config.slug, error_text(exc))
             return
         self.listed(run, shards, checkpoints)

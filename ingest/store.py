@@ -110,6 +110,10 @@ class MetricValues:
         return cls(total=int(raw.get("t", 0)), groups=groups)
 
 
+BROKEN_STATUSES = ("no_stream", "bad_stream", "source_error")
+PAUSED = "paused"
+
+
 def _float_or_none(raw: str | None) -> float | None:
     return float(raw) if raw else None
 
@@ -159,9 +163,19 @@ class CampaignMeta:
     rejected = MetaField("rejected", int, 0)
 
     @property
+    def source_broken(self) -> bool:
+        """The worker cannot read the table (no stream, unusable view type, no table, no access)."""
+        return self.status in BROKEN_STATUSES
+
+    @property
     def shown_status(self) -> str:
-        """What screens are told: "recalculating" whenever no generation is live (no numbers)."""
-        return "recalculating" if self.live == "0" else (self.status or "live")
+        """What the public page and screens are told, never an internal code: "paused" while the
+        table cannot be read (donors see "Totals paused", organizers the reason in the admin),
+        "recalculating" whenever no generation is live (no numbers), else "live" (a rebuild that is
+        due keeps the numbers shown until the new ones are complete; the admin says why)."""
+        if self.source_broken:
+            return PAUSED
+        return "recalculating" if self.live == "0" or self.status == "recalculating" else "live"
 
     def specs(self, gen: str) -> str | None:
         """The metric definitions (JSON) a generation was built with."""

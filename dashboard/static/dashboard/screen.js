@@ -12,7 +12,7 @@
 (function () {
   "use strict";
 
-  const ASSET = "screen.js/2";
+  const ASSET = "screen.js/3";
   const screen = document.getElementById("screen");
   const badge = document.getElementById("badge");
   const initial = JSON.parse(document.getElementById("snapshot").textContent);
@@ -244,6 +244,7 @@
       Array.from(ticks.children).forEach(function (tickEl) {
         tickEl.classList.toggle("is-reached", compare(current, tickEl.dataset.amount) >= 0);
       });
+      fitTicks();
     }
     const next = document.getElementById("next");
     if (next) {
@@ -255,6 +256,45 @@
       }
     }
   }
+
+  // A milestone near either end of the bar has its label centred past the screen's edge ("irst
+  // hundred!"): slide its text (not its mark) back inside the main column.
+  function fitTicks() {
+    const ticks = document.getElementById("ticks");
+    const main = ticks && ticks.closest(".main, .thermo, .summary, .screen");
+    if (!ticks || !main || ticks.closest(".thermometer")) return;
+    const bounds = main.getBoundingClientRect();
+    const left = Math.max(bounds.left, 0);
+    const right = Math.min(bounds.right, window.innerWidth);
+    Array.from(ticks.children).forEach(function (tickEl) {
+      tickEl.style.setProperty("--nudge", "0px");
+      let widest = null;
+      tickEl.querySelectorAll(".tick-label, .tick-amount").forEach(function (part) {
+        const box = part.getBoundingClientRect();
+        widest = widest ? { left: Math.min(widest.left, box.left), right: Math.max(widest.right, box.right) } : box;
+      });
+      if (!widest) return;
+      let nudge = 0;
+      if (widest.left < left) nudge = left - widest.left;
+      else if (widest.right > right) nudge = right - widest.right;
+      tickEl.style.setProperty("--nudge", Math.round(nudge) + "px");
+    });
+    // Labels that would overlap: the higher milestone keeps its text, a lower one shows its mark only.
+    let kept = null;
+    Array.from(ticks.children).reverse().forEach(function (tickEl) {
+      tickEl.classList.remove("is-crowded");
+      const label = tickEl.querySelector(".tick-label");
+      if (!label) return;
+      const box = label.getBoundingClientRect();
+      const amount = tickEl.querySelector(".tick-amount").getBoundingClientRect();
+      const left = Math.min(box.left, amount.left);
+      const right = Math.max(box.right, amount.right);
+      if (kept !== null && right > kept - 8) tickEl.classList.add("is-crowded");
+      else kept = left;
+    });
+  }
+
+  window.addEventListener("resize", fitTicks);
 
   function newTick(target, position, currency) {
     const item = document.createElement("li");
@@ -724,7 +764,7 @@
   // Each metric remembers the version of the state its shown value came from. An event carries
   // only the metrics it changed, so a snapshot older than that event is still newer for the others.
   const shown = { epoch: initial.epoch, versions: {} };
-  const paintedWithoutNumbers = initial.status === "recalculating";
+  const paintedWithoutNumbers = initial.status === "recalculating" || screen.classList.contains("no-numbers");
   const health = { lag: null, clockOffset: 0 };
 
   function setRecalculating(on) {
@@ -778,8 +818,15 @@
     if (Date.now() - recalc.heardAt >= PROGRESS_QUIET_MS) refreshSnapshot().catch(noop);
   }, PROGRESS_POLL_MS);
 
+  function setPaused(on) { // the table cannot be read: "Totals paused", never "Live"
+    screen.classList.toggle("is-paused", on);
+    data.paused = on ? "1" : "";
+  }
+
   function apply(update, isSnapshot) {
     if (isSnapshot) applyScreenExtras(update);
+    if (isSnapshot) setPaused(update.status === "paused");
+    if (update.status === "paused" && screen.classList.contains("no-numbers")) return; // nothing counted yet
     if (update.status === "recalculating") {
       // Redis lost its data and the totals are being rebuilt: keep the last good numbers, marked
       // stale, and never show the partial ones.
@@ -986,9 +1033,64 @@
   }
 
   setInterval(function () {
-    if (data.connection !== "live") return;
+    if (data.connection !== "live" || !link.source) return;
     refreshSnapshot().then(function () { link.syncedAt = Date.now(); }, noop);
   }, RESYNC_MS);
+
+  // --- sharing the browser's connections ----------------------------------------------------------
+  // Browsers allow six HTTP/1.1 connections per host and each open stream holds one: a few screens
+  // and goal pages open in one browser would leave none for the admin. So at most STREAM_SLOTS pages
+  // of a browser stream (a Web Lock each, freed when the page closes); the others, and every admin
+  // preview, fetch a snapshot every POLL_MS instead, and take a slot when one frees. A kiosk alone
+  // in its browser always gets one. (Without Web Locks, outside a secure context: every page streams.)
+  const STREAM_SLOTS = 2;
+  const POLL_MS = 4000;
+  const SLOT_RETRY_MS = 10000;
+  const polling = { timer: 0 };
+
+  function pollSnapshots() {
+    if (polling.timer) return;
+    const tick = function () {
+      refreshSnapshot().then(function () {
+        link.syncedAt = Date.now();
+        setConnection("live");
+        heartbeat();
+      }, function () {
+        if (data.connection === "live") setConnection("reconnecting");
+      });
+    };
+    data.transport = "polling";
+    tick();
+    polling.timer = setInterval(tick, POLL_MS);
+  }
+
+  function stream() {
+    clearInterval(polling.timer);
+    polling.timer = 0;
+    data.transport = "stream";
+    connect();
+  }
+
+  function claimSlot(index, granted, none) {
+    navigator.locks.request("screen-stream-" + index, { ifAvailable: true }, function (lock) {
+      if (!lock) {
+        if (index + 1 < STREAM_SLOTS) claimSlot(index + 1, granted, none);
+        else none();
+        return null;
+      }
+      granted();
+      return new Promise(noop); // held as long as this page lives
+    }).catch(function () { granted(); });
+  }
+
+  function start() {
+    if (data.preview === "1") { pollSnapshots(); return; } // an admin preview never holds a stream
+    if (!(navigator.locks && navigator.locks.request)) { stream(); return; }
+    claimSlot(0, stream, function () {
+      pollSnapshots();
+      setTimeout(start, SLOT_RETRY_MS);
+    });
+  }
 
   setInterval(function () { // a stream that went quiet (a proxy holding a dead connection) is dead
     if (link.source && Date.now() - link.heardAt > SILENT_MS) lose(link.source);
@@ -1092,5 +1194,5 @@
     }
   }
   if (initial.ticker) renderTicker(initial.ticker);
-  connect();
+  start();
 })();
