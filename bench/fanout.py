@@ -66,7 +66,8 @@ def measure_path(
             latencies, missed = [], 0
             for sent_version, sent_at in published:
                 for connection in arrivals:
-                    when = connection.get(sent_version)
+                    # this version, or a newer one that carries it (two updates may be merged)
+                    when = min((t for v, t in connection.items() if v >= sent_version), default=None)
                     if when is None:
                         missed += 1
                     else:

@@ -11,7 +11,7 @@ class DashboardConfig(AppConfig):
         from fundraiser.signals import config_changed
         from ingest import ports
 
-        from . import configs
+        from . import configs, edge
         from .events import ServerSentEvents, tell_screens_config_changed
         from .fanout import HUB
 
@@ -25,3 +25,4 @@ class DashboardConfig(AppConfig):
                 configs.forget_on_save, sender=model, dispatch_uid=f"configs.{model.__name__}.del"
             )
         HUB.on_event.append(configs.forget_channel)
+        HUB.on_event.append(edge.forget_body)  # the public snapshot's kept body (dashboard/edge.py)

@@ -60,7 +60,7 @@ def cached_entry(slug: str) -> CampaignEntry | None:
     if entry is None:
         return None
     age = time.monotonic() - entry.loaded_at
-    if age > MAX_AGE_SECONDS or (age > LOST_AGE_SECONDS and not _relay_subscribed()):
+    if age > MAX_AGE_SECONDS or (age > LOST_AGE_SECONDS and not relay_subscribed()):
         return None
     return entry
 
@@ -97,7 +97,7 @@ def forget_channel(channel: str, event_type: str) -> None:
         forget(channel.removeprefix("campaign-"))
 
 
-def _relay_subscribed() -> bool:
+def relay_subscribed() -> bool:
     from .fanout import HUB
 
     return bool(HUB.listener is not None and HUB.listener.connected)

@@ -1,6 +1,7 @@
 """The public snapshot and stream without Django's request machinery, from kept configuration.
 
-Snapshot: one Redis round trip.
+Snapshot: one Redis round trip, shared by every request until the campaign's next event (the hub
+tells: forget_body), while this process's relay is subscribed; each request reads otherwise.
 
 `/c/<slug>/snapshot.json` is what every page asks on (re)connect, and what a CDN asks once a second
 per edge. Through Django each answer costs a dozen thread hops (sync middleware under ASGI), so the
@@ -21,6 +22,7 @@ Redis error (503).
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -33,6 +35,7 @@ SNAPSHOT_PATH = re.compile(r"^/c/(?P<slug>[-a-zA-Z0-9_]+)/snapshot\.json$")
 EVENTS_PATH = re.compile(r"^/c/(?P<slug>[-a-zA-Z0-9_]+)/events/$")
 _DROPPED = {b"content-length", b"date", b"server"}
 _kept: dict[tuple[str, bytes, str], list[tuple[bytes, bytes]]] = {}
+_bodies: dict[tuple, asyncio.Future] = {}  # (slug, closed) -> the body read since the campaign's last event
 _kept_streams: dict[tuple[str, bytes, str], list[tuple[bytes, bytes]]] = {}
 
 
@@ -65,6 +68,27 @@ async def _fast_body(slug: str) -> bytes | None:
         return None
     if entry.campaign.public_ticker and entry.config.ticker is not None:
         return None
+    if not configs.relay_subscribed():  # it could miss an update: read every time
+        return await _read_body(entry)
+    key = (slug, entry.campaign.closed_state())  # ("ended" comes with time, not with an event)
+    reading = _bodies.get(key)
+    if reading is None:  # one read serves every request until the campaign's next event
+        reading = _bodies[key] = asyncio.ensure_future(_read_body(entry))
+    body = await asyncio.shield(reading)
+    if body is None:
+        _bodies.pop(key, None)
+    return body
+
+
+def forget_body(channel: str, event_type: str) -> None:
+    """Any event of a campaign's channel (from the hub): its kept body is older than Redis now."""
+    if channel.startswith("campaign-") and not channel.endswith(".gifts"):
+        slug = channel.removeprefix("campaign-")
+        for key in [key for key in _bodies if key[0] == slug]:
+            _bodies.pop(key, None)
+
+
+async def _read_body(entry) -> bytes | None:
     try:
         snapshot = await read_snapshot_async(entry.config)
     except (RedisError, OSError):

@@ -15,7 +15,9 @@ per flush, not one per update, and a flush follows each change within 1/FLUSH_HZ
 
 A stream holds no thread and no queue: a `Subscriber` keeps at most one pending frame per
 (channel, event type) and an asyncio future to wake it. Frames are encoded once per flush and
-shared by every stream. This is what lets one process hold tens of thousands of streams.
+shared by every stream. Where the server lets us (uvicorn), a flush writes each frame straight to
+the stream's socket: no task wakes up per stream and per event. This is what lets one process hold
+tens of thousands of streams and reach them all within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +83,17 @@ class Subscriber:
     channels: tuple[str, ...]
     pending: dict[tuple[str, str], bytes] = field(default_factory=dict)
     waiter: asyncio.Future | None = None
+    # Writes a frame to the stream's socket at once (dashboard/handoff.py); False: not now (the
+    # client reads slowly), keep it pending. None: the stream's coroutine writes every frame.
+    write: Callable[[bytes], bool] | None = None
+    recheck: bool = False  # a `config` or `resync` went out directly: the coroutine checks its watch
 
     def offer(self, key: tuple[str, str], data: bytes) -> None:
+        if self.write is not None and not self.pending and self.write(data):
+            if key[1] in RECHECKS:
+                self.recheck = True
+                self._wake()
+            return
         self.pending.pop(key, None)  # a newer frame of the same kind replaces it, and goes last
         self.pending[key] = data
         self._wake()
@@ -92,8 +103,9 @@ class Subscriber:
             self.waiter.set_result(None)
 
     async def next_frames(self, timeout: float | None) -> list[tuple[str, bytes]] | None:
-        """The frames to write now, oldest kind first; None when `timeout` passed with none."""
-        if not self.pending:
+        """The frames to write now, oldest kind first; None when `timeout` passed with none.
+        (With `write`, only the frames it could not take, and [("config", b"")] after a recheck.)"""
+        if not self.pending and not self.recheck:
             self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(self.waiter, timeout)
@@ -103,6 +115,9 @@ class Subscriber:
                 self.waiter = None
         frames = [(event_type, data) for (_, event_type), data in self.pending.items()]
         self.pending.clear()
+        if self.recheck:
+            self.recheck = False
+            frames.append(("config", b""))
         return frames
 
 

@@ -64,7 +64,7 @@ class StreamHandoff:
 
 async def serve(start: dict, plan, receive, send) -> None:
     """Send `start`, then the plan's stream until it ends or the client leaves."""
-    body = stream_body(plan)
+    body = stream_body(plan, direct_writer(send))
     streaming = asyncio.current_task()
     gone = asyncio.ensure_future(_left(receive))
 
@@ -90,3 +90,37 @@ async def serve(start: dict, plan, receive, send) -> None:
 async def _left(receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+WRITE_BUFFER_LIMIT = 64 * 1024  # bytes queued for a client before its frames wait (latest wins)
+
+
+def direct_writer(send):
+    """A writer of SSE frames straight to the connection's socket, or None where the server does
+    not let us (then each frame goes through `send`, one task step per stream and event).
+
+    uvicorn's send is a method of its request cycle, which holds the transport and says whether the
+    response is chunked (h11: its writer; httptools: `chunked_encoding`). The headers and the first
+    frame went through `send`; later frames are framed here exactly as the server would frame them,
+    and the end of the body goes through `send` again.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None or not hasattr(transport, "get_write_buffer_size"):
+        return None
+    if hasattr(cycle, "chunked_encoding"):  # httptools
+        chunked = bool(cycle.chunked_encoding)
+    else:  # h11
+        chunked = type(getattr(getattr(cycle, "conn", None), "_writer", None)).__name__ == "ChunkedWriter"
+    if not chunked:
+        return None
+
+    def write(data: bytes) -> bool:
+        if transport.is_closing() or getattr(cycle, "disconnected", False):
+            return True  # gone: the disconnect ends the stream
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            return False
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+    return write

@@ -99,8 +99,11 @@ def take_plan(key: str) -> StreamPlan | None:
     return _plans.pop(key, None)
 
 
-async def stream_body(plan: StreamPlan) -> AsyncIterator[bytes]:
-    """The stream: opened, then the hub's frames as they come, until the watch ends it."""
+async def stream_body(plan: StreamPlan, write: Callable[[bytes], bool] | None = None) -> AsyncIterator[bytes]:
+    """The stream: opened, then the hub's frames as they come, until the watch ends it.
+
+    With `write` (dashboard/handoff.py), the hub writes frames to the socket itself; this yields
+    only what `write` could not take (a slow reader), and the frames that begin and end it."""
     from .relay import ensure_started
 
     ensure_started()
@@ -109,6 +112,7 @@ async def stream_body(plan: StreamPlan) -> AsyncIterator[bytes]:
     deadline = plan.watch.deadline if plan.watch else None
     try:
         yield OPEN
+        subscriber.write = write  # from now on: the frames before were sent through the server
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.time())
             frames = await subscriber.next_frames(timeout)
@@ -118,7 +122,9 @@ async def stream_body(plan: StreamPlan) -> AsyncIterator[bytes]:
                     yield CLOSING
                     return
                 continue
-            yield b"".join(data for _, data in frames)
+            chunk = b"".join(data for _, data in frames)
+            if chunk:
+                yield chunk
             if any(event_type in RECHECKS for event_type, _ in frames):
                 if not await CHECKS.still_open(plan.watch):
                     return
