@@ -207,6 +207,10 @@ class Site:
                 "warning",
                 "--timeout-graceful-shutdown",
                 "3",
+                # Longer than a proxy keeps idle connections to us (zurl, nginx): else it may reuse one
+                # we are closing, and its request fails.
+                "--timeout-keep-alive",
+                "75",
             ],
         )
         wait_for_port("127.0.0.1", self.web_port, timeout=60)
@@ -235,6 +239,9 @@ class Site:
         )
         (rundir / "pushpin.conf").write_text(conf)
         (rundir / "routes").write_text(f"* 127.0.0.1:{self._web_port_for_pushpin}\n")
+        # Pushpin 1.36 reaches origins through zurl (Debian runs one as a system service; ours is private).
+        (rundir / "zurl.conf").write_text(ZURL_CONF.format(run=rundir / "run"))
+        self.extra.append(self._spawn("zurl", ["zurl", f"--config={rundir / 'zurl.conf'}"]))
         self.pushpin = self._spawn("pushpin", ["pushpin", "--config", str(rundir / "pushpin.conf")])
         wait_for_port("127.0.0.1", self.pushpin_port, timeout=30)
         wait_for_port("127.0.0.1", publish_port, timeout=30)
@@ -285,6 +292,9 @@ client_buffer_size=8192
 client_maxconn=60000
 
 [proxy]
+zurl_out_specs=ipc://{rundir}/zurl-in
+zurl_out_stream_specs=ipc://{rundir}/zurl-in-stream
+zurl_in_specs=ipc://{rundir}/zurl-out
 routesfile=routes
 sig_iss=pushpin
 sig_key={key}
@@ -300,4 +310,18 @@ command_spec=tcp://127.0.0.1:{command}
 stats_spec=ipc://{rundir}/{prefix}stats
 message_rate=1000000
 message_hwm=1000000
+"""
+
+ZURL_CONF = """
+[General]
+in_spec=ipc://{run}/zurl-in
+in_stream_spec=ipc://{run}/zurl-in-stream
+out_spec=ipc://{run}/zurl-out
+in_req_spec=ipc://{run}/zurl-req
+defpolicy=allow
+max_open_requests=100000
+buffer_size=200000
+timeout=600
+in_hwm=100000
+out_hwm=100000
 """

@@ -36,6 +36,7 @@ EVENTS_PATH = re.compile(r"^/c/(?P<slug>[-a-zA-Z0-9_]+)/events/$")
 _DROPPED = {b"content-length", b"date", b"server"}
 _kept: dict[tuple[str, bytes, str], list[tuple[bytes, bytes]]] = {}
 _bodies: dict[tuple, asyncio.Future] = {}  # (slug, closed) -> the body read since the campaign's last event
+_kept_grip: dict[tuple[str, bytes, str, bytes], list[tuple[bytes, bytes]]] = {}
 _kept_streams: dict[tuple[str, bytes, str], list[tuple[bytes, bytes]]] = {}
 
 
@@ -130,16 +131,24 @@ def _stream_key(scope) -> tuple[str, bytes, str] | None:
     match = EVENTS_PATH.match(scope["path"])
     if match is None or scope["method"] != "GET" or scope.get("query_string"):
         return None
-    if any(name == b"grip-sig" for name, _ in scope.get("headers", [])):
-        return None  # through Pushpin: Django answers with GRIP instructions
     return match["slug"], _host(scope), scope.get("scheme", "http")
 
 
+def _grip_signature(scope) -> bytes | None:
+    return next((value for name, value in scope.get("headers", []) if name == b"grip-sig"), None)
+
+
 def keep_stream_headers(scope, start: dict) -> None:
-    """A stream Django opened: its headers serve the next ones of the same (slug, host, scheme)."""
+    """A stream Django opened (or handed to Pushpin): its headers serve the next ones alike."""
     key = _stream_key(scope)
-    if key is not None and start["status"] == 200:
-        _kept_streams[key] = start["headers"]
+    if key is None or start["status"] != 200:
+        return
+    headers = [(n, v) for n, v in start.get("headers", []) if n.lower() not in _DROPPED]
+    channels = next((v for n, v in headers if n.lower() == b"grip-channel"), None)
+    if channels is not None:
+        _kept_grip[(*key, channels)] = headers
+    elif _grip_signature(scope) is None:
+        _kept_streams[key] = headers
 
 
 async def open_public_stream(scope, receive, send, serve) -> bool:
@@ -148,20 +157,32 @@ async def open_public_stream(scope, receive, send, serve) -> bool:
 
     from config.clients import client_of
 
+    from . import grip
     from .limits import STREAM_SLOTS
-    from .streams import StreamPlan
+    from .streams import OPEN, StreamPlan
     from .views import public_stream
 
     key = _stream_key(scope)
-    headers = _kept_streams.get(key) if key else None
-    entry = configs.cached_entry(key[0]) if headers else None
+    entry = configs.cached_entry(key[0]) if key else None
     if entry is None or entry.campaign.hides_numbers():
+        return False
+    channels, watch = public_stream(entry.campaign)
+    channels = tuple(sorted(channels))
+    signature = _grip_signature(scope)
+    if signature is not None:  # through Pushpin: the hold instructions, as Django gives them
+        headers = _kept_grip.get((*key, ", ".join(channels).encode()))
+        if headers is None or not grip.valid_signature(signature.decode(errors="replace")):
+            return False
+        await send({"type": "http.response.start", "status": 200, "headers": [*headers, _length(OPEN)]})
+        await send({"type": "http.response.body", "body": OPEN})
+        return True
+    headers = _kept_streams.get(key)
+    if headers is None:
         return False
     client = client_of((scope.get("client") or ("",))[0] or "")
     slot = STREAM_SLOTS.take(client, settings.STREAMS_PER_CLIENT)
     if slot is None:
         return False  # Django answers the 429
-    channels, watch = public_stream(entry.campaign)
-    plan = StreamPlan(tuple(sorted(channels)), watch, slot.release, slot.mark_started)
+    plan = StreamPlan(channels, watch, slot.release, slot.mark_started)
     await serve({"type": "http.response.start", "status": 200, "headers": headers}, plan, receive, send)
     return True

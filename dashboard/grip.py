@@ -16,8 +16,11 @@ from .fanout import KEEP_ALIVE, KEEP_ALIVE_SECONDS, OPEN
 
 
 def is_proxied(request: HttpRequest) -> bool:
+    return valid_signature(request.headers.get("Grip-Sig") or "")
+
+
+def valid_signature(signature: str) -> bool:
     key = settings.PUSHPIN_SIG_KEY
-    signature = request.headers.get("Grip-Sig")
     if not key or not signature:
         return False
     try:

@@ -46,6 +46,8 @@ class StreamHandoff:
                     headers = [(n, v) for n, v in message["headers"] if n.lower() not in _DROPPED]
                     held["start"] = {**message, "headers": headers}
                     return
+                if b"grip-hold" in names:  # handed to Pushpin: the next ones need no Django
+                    keep_stream_headers(scope, message)
             elif held:
                 return  # the placeholder body
             await send(message)
