@@ -11,6 +11,7 @@ its threads. At the last level the server is stopped with every stream open: it 
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 from typing import Any
@@ -21,6 +22,8 @@ from bench.table import Row, at_most
 
 P99_TARGET = 0.5
 WARM_UP = 20
+CONNECT_STEP = 1000
+FDS_KEPT = 100  # descriptors a server needs besides its streams (listener, Redis, logs, database)
 BYTES_PER_STREAM_TARGET = 30 * 1024
 STAGES = (
     "Redis PUBLISH -> web relay -> hub coalescing -> each stream's socket [-> Pushpin] -> client read, "
@@ -50,10 +53,20 @@ def measure_path(
         time.sleep(1.0)
         baseline_rss, baseline_open = sum(p.rss() for p in servers), open_now
         version = 1000
-        for size in sizes:
+        cap = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - FDS_KEPT  # the server's sockets and files
+        for asked in sizes:
+            size = min(asked, cap)
             cpu_before = {"server": sum(p.cpu() for p in servers), "client": load.cpu()}
-            connected = load.connect(size - open_now)
-            open_now = connected["opened"]
+            connected = {"seconds": 0.0, "failed": 0}
+            while open_now < size:  # in steps: Pushpin stalls on big bursts of new streams (PERFORMANCE.md)
+                step = load.connect(min(CONNECT_STEP, size - open_now))
+                connected = {
+                    "seconds": connected["seconds"] + step["seconds"],
+                    "failed": connected["failed"] + step["failed"],
+                }
+                if step["opened"] <= open_now:
+                    break
+                open_now = step["opened"]
             time.sleep(1.0)
             published = []
             for _ in range(updates):
@@ -76,6 +89,7 @@ def measure_path(
             levels.append(
                 {
                     "size": size,
+                    "asked": asked,
                     "open": open_now,
                     "connect_seconds": connected["seconds"],
                     "failed": connected["failed"],
@@ -111,7 +125,9 @@ def update_event(version: int) -> dict[str, Any]:
     }
 
 
-def rows(sizes: list[int], paths: list[str], updates: int = 5, clients: int = 1) -> tuple[list[Row], dict]:
+def rows(sizes: list[int], paths: list[str], updates: int = 5, clients: int = 0) -> tuple[list[Row], dict]:
+    """clients: load client processes (0: one per 9,000 streams, each under the fd limit)."""
+    clients = clients or 1 + max(sizes) // 9000
     out: list[Row] = []
     raw = {}
     for path in paths:
@@ -120,6 +136,8 @@ def rows(sizes: list[int], paths: list[str], updates: int = 5, clients: int = 1)
         for level in levels:
             n = level["size"]
             name = f"fan-out {path}, {n:,} streams"
+            if level["asked"] != n:
+                name += f" ({level['asked']:,} asked: fd hard limit {n + FDS_KEPT:,})"
             out.append(
                 Row(
                     f"{name}: one update to all, p99",

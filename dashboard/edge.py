@@ -116,10 +116,10 @@ def _keeping(send, key):
 
 
 def _host(scope) -> bytes:
-    for name, value in scope.get("headers", []):
-        if name == b"host":
-            return value
-    return b""
+    """What the middleware's answer depends on besides the path: the host (ALLOWED_HOSTS) and the
+    forwarded scheme (SECURE_PROXY_SSL_HEADER, the HTTPS redirect)."""
+    headers = dict(scope.get("headers", []))
+    return headers.get(b"host", b"") + b"|" + headers.get(b"x-forwarded-proto", b"")
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:

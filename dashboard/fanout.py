@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_HZ = 10  # at most this many events a second per channel and stream (issue 13)
 KEEP_ALIVE_SECONDS = 20.0
+SLOW_FLUSH_SECONDS = 0.1
 OPEN = b"event: stream-open\ndata:\n\n"
 KEEP_ALIVE = b"event: keep-alive\ndata:\n\n"
 RECHECKS = frozenset({"config", "resync"})  # after these, a stream checks it may stay open
@@ -147,7 +148,7 @@ class Hub:
 
     # --- streams ---------------------------------------------------------------------------------
     def subscribe(self, channels: Iterable[str]) -> Subscriber:
-        self._bind_loop()
+        self.bind_loop()
         subscriber = Subscriber(tuple(channels))
         for name in subscriber.channels:
             self._channel(name).subscribers.add(subscriber)
@@ -190,12 +191,12 @@ class Hub:
     def _schedule(self, channel: Channel) -> None:
         if channel.scheduled is not None:
             return
-        loop = self._bind_loop()
+        loop = self.bind_loop()
         delay = max(0.0, channel.flush_at - loop.time())
         channel.scheduled = loop.call_later(delay, self._flush, channel)
 
     def _flush(self, channel: Channel) -> None:
-        loop = self._bind_loop()
+        loop = self.bind_loop()
         channel.scheduled = None
         channel.flush_at = loop.time() + self.interval
         channel.flushes += 1
@@ -206,9 +207,15 @@ class Hub:
             channel.latest[event_type] = data
             frames.append((event_type, data))
         channel.dirty.clear()
+        started = time.perf_counter()
         for subscriber in channel.subscribers:
             for event_type, data in frames:
                 subscriber.offer((channel.name, event_type), data)
+        took = time.perf_counter() - started
+        if took > SLOW_FLUSH_SECONDS:  # the whole process waits meanwhile: worth knowing
+            log.warning(
+                "fan-out: %s to %d streams took %.0f ms", channel.name, len(channel.subscribers), took * 1000
+            )
         for callback in self.on_flush:
             callback(channel.name, frames)
 
@@ -218,7 +225,7 @@ class Hub:
             channel = self.channels[name] = Channel(name)
         return channel
 
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+    def bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # a new loop (tests run several): start afresh
             self.loop = loop

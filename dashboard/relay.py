@@ -131,6 +131,7 @@ def ensure_started() -> None:
     """Start this process's relay in the running loop, once (the first stream does it)."""
     from django.conf import settings
 
+    HUB.bind_loop()  # a new event loop (tests run several) starts afresh
     if HUB.listener_task is not None and not HUB.listener_task.done():
         return
     listener = ResilientRedisListener(settings.EVENTSTREAM_REDIS)
