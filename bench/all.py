@@ -70,7 +70,9 @@ def run_suites(args: argparse.Namespace) -> tuple[list[Row], dict]:
             got = snapshot.rows(*((50, 4, 2.0, 5.0) if tiny else (1000, 32, 10.0, 20.0)))
         rows += got[0]
         raw[name] = got[1]
-        print(f"[{name}: {time.monotonic() - started:.0f} s]\n{render(got[0])}\n", file=sys.stderr, flush=True)
+        print(
+            f"[{name}: {time.monotonic() - started:.0f} s]\n{render(got[0])}\n", file=sys.stderr, flush=True
+        )
     return rows, raw
 
 

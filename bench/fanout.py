@@ -74,7 +74,7 @@ def measure_path(
                 published.append((version, time.time()))
                 site.publish("update", update_event(version), CHANNEL)
                 time.sleep(1.0)
-            time.sleep(1.0)
+            time.sleep(max(1.0, size / 2000))  # the last update may take seconds to reach everyone
             arrivals = [a for share in load.ask("arrivals") for a in share]
             latencies, missed = [], 0
             for sent_version, sent_at in published:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import redis
+
 from dashboard import relay
 from dashboard.fanout import HUB, Subscriber
 from dashboard.relay import ResilientRedisListener

@@ -20,9 +20,10 @@ from fundraiser.models import Campaign
 from ingest.store import Store
 from tests.dashboard.test_goal_page import seed
 seed(Store(), Campaign.objects.get(slug="gala"), [
-    {{"id": str(n), "email": f"d{{n}}@test.com", "platform": "Web", "amount": Decimal("{amount}")} for n in range({count})
+    {{"id": str(n), "email": f"d{{n}}@test.com", "platform": "Web", "amount": Decimal("{amount}")}} for n in range({count})
 ])
 """
+KEY = "a-pushpin-sig-key-long-enough-for-hs256"
 SECURITY_HEADERS = ("X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy")
 
 
@@ -75,12 +76,12 @@ def test_a_client_cannot_ask_for_grip_instructions(live_site, redis_client):
 
 
 def test_only_a_signature_under_the_configured_key_counts(settings):
-    token = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, "the-key", algorithm="HS256")
+    token = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, KEY, algorithm="HS256")
     settings.PUSHPIN_SIG_KEY = ""
     assert not valid_signature(token)
-    settings.PUSHPIN_SIG_KEY = "the-key"
+    settings.PUSHPIN_SIG_KEY = KEY
     assert valid_signature(token)
-    assert not valid_signature(jwt.encode({"exp": int(time.time()) + 60}, "another-key", algorithm="HS256"))
-    assert not valid_signature(jwt.encode({"exp": int(time.time()) - 5}, "the-key", algorithm="HS256"))
-    assert not valid_signature(jwt.encode({"iss": "pushpin"}, "the-key", algorithm="HS256"))  # no expiry
+    assert not valid_signature(jwt.encode({"exp": int(time.time()) + 60}, KEY + "x", algorithm="HS256"))
+    assert not valid_signature(jwt.encode({"exp": int(time.time()) - 5}, KEY, algorithm="HS256"))
+    assert not valid_signature(jwt.encode({"iss": "pushpin"}, KEY, algorithm="HS256"))  # no expiry
     assert not valid_signature("garbage")
