@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test soak verify-soak replay lint format bench ci clean
+.PHONY: install demo test soak verify-soak replay lint format bench bench-ingest ci clean
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -43,7 +43,12 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Every benchmark, one table (docs/PERFORMANCE.md); heavy: 20,000 connections. BENCH_ARGS=--only fanout ...
 bench: install
+	$(PY) -m bench.all $(BENCH_ARGS)
+
+# The ingestion benchmark alone, with its per-stage costs and profile.
+bench-ingest: install
 	$(PY) bench/run.py
 
 ci: lint test

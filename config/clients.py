@@ -16,7 +16,12 @@ UNKNOWN = "0.0.0.0"  # noqa: S104 - a key, not an address to bind
 
 
 def client_ip(request: HttpRequest) -> str:
-    raw = (request.META.get("REMOTE_ADDR") or "").strip()
+    return client_of(request.META.get("REMOTE_ADDR") or "")
+
+
+def client_of(remote_addr: str) -> str:
+    """The client key of an address (what REMOTE_ADDR holds)."""
+    raw = remote_addr.strip()
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:

@@ -84,6 +84,9 @@ DATABASES = {
         "OPTIONS": {"timeout": 20},
     }
 }
+# Keep database connections between requests (pages read the database only when a campaign's
+# configuration changed: dashboard/configs.py); health checks drop a broken one first.
+CONN_MAX_AGE = env_int("DJANGO_CONN_MAX_AGE", 300, minimum=0)
 if env_str("DJANGO_DB_ENGINE") == "postgresql":
     DATABASES["default"] = {
         "ENGINE": "django.db.backends.postgresql",
@@ -95,6 +98,8 @@ if env_str("DJANGO_DB_ENGINE") == "postgresql":
     }
 elif env_str("DJANGO_DB_ENGINE", "sqlite") != "sqlite":
     raise ConfigError("DJANGO_DB_ENGINE must be 'sqlite' or 'postgresql'")
+DATABASES["default"]["CONN_MAX_AGE"] = CONN_MAX_AGE
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -168,6 +173,12 @@ KIOSK_TOKEN_GUESSES = env_int("KIOSK_TOKEN_GUESSES", 20, minimum=1)
 KIOSK_GUESS_WINDOW_SECONDS = env_int("KIOSK_GUESS_WINDOW_SECONDS", 300, minimum=1)
 # Detailed health JSON at /healthz?detail=1 with "Authorization: Bearer <token>"; unset: admin only.
 HEALTH_TOKEN = env_str("HEALTH_TOKEN", "")
+
+# --- behind Pushpin (docs/PERFORMANCE.md): Pushpin holds the streams, `manage.py pushpin_relay` feeds it
+# The key Pushpin signs proxied requests with (its `sig_key`); unset: streams are served directly.
+PUSHPIN_SIG_KEY = env_str("PUSHPIN_SIG_KEY", "")
+# Pushpin's publish endpoint (its control port), for the relay.
+PUSHPIN_PUBLISH_URL = env_str("PUSHPIN_PUBLISH_URL", "http://127.0.0.1:5561/publish/")
 
 # --- Redis: aggregates, checkpoints, leases, Celery broker and SSE fan-out ------------------
 # Unset: the embedded Redis on EMBEDDED_REDIS_PORT, which the entry points start (config/local.py).

@@ -1,7 +1,8 @@
 """Fan-out from Redis pub/sub to this web process's open SSE streams, surviving Redis outages.
 
 With EVENTSTREAM_REDIS set, django-eventstream publishes every event on one pub/sub channel and
-each web process relays it to its own streams. Its RedisListener subscribes once: when the
+each web process relays it to its own streams (dashboard/fanout.py). django-eventstream's own
+RedisListener, which this replaces, subscribes once: when the
 connection drops (Redis restarted, failed over, a network cut) its task ends, and the process
 sends nothing but keep-alives until it is restarted. Screens would freeze on their last numbers
 while looking connected.
@@ -22,6 +23,8 @@ import random
 from contextlib import suppress
 from typing import Any
 
+from .fanout import HUB
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "events_channel"  # django-eventstream's pub/sub channel (django_eventstream.eventstream)
@@ -34,7 +37,7 @@ RELAY_DOWN = "relay-down"
 
 
 class ResilientRedisListener:
-    """A drop-in for django_eventstream.views.RedisListener: `await start()` runs forever."""
+    """`await start()` runs forever, handing every event to the hub."""
 
     def __init__(self, redis_kwargs: dict[str, Any]):
         self.redis_kwargs = dict(redis_kwargs)
@@ -43,8 +46,6 @@ class ResilientRedisListener:
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        # ListenerManager keeps no reference to the task it creates; a task nobody references
-        # can be garbage-collected mid-await.
         self.task = asyncio.current_task()
         delay = RETRY_MIN_SECONDS
         lost = False
@@ -109,36 +110,30 @@ class ResilientRedisListener:
 
 
 def dispatch(raw: bytes | str) -> None:
-    """Hand one published event to this process's listeners (as RedisListener.listen does)."""
-    from django_eventstream.event import Event
-    from django_eventstream.views import get_listener_manager
-
+    """Hand one published event (as django_eventstream.send_event puts it on Redis) to the hub."""
     try:
         data = json.loads(raw)
-        event = Event(data["channel"], data["event_type"], data["data"], id=data.get("pub_id"))
+        channel, event_type, payload = data["channel"], data["event_type"], data["data"]
     except (ValueError, KeyError, TypeError):
         log.warning("event relay: ignored a malformed message")
         return
-    get_listener_manager().add_to_queues(event.channel, event)
+    if not isinstance(payload, str):
+        payload = json.dumps(payload)
+    HUB.publish(channel, event_type, payload)
 
 
 def broadcast(event_type: str) -> None:
     """Send a data-less event to every stream open in this process."""
-    from django_eventstream.event import Event
-    from django_eventstream.views import get_listener_manager
-
-    manager = get_listener_manager()
-    with manager.lock:
-        channels = list(manager.listeners_by_channel)
-    for channel in channels:
-        manager.add_to_queues(channel, Event(channel, event_type, "{}"))
+    HUB.broadcast(event_type)
 
 
-def install() -> None:
-    """Replace django-eventstream's listener in this process (before any stream opens)."""
+def ensure_started() -> None:
+    """Start this process's relay in the running loop, once (the first stream does it)."""
     from django.conf import settings
-    from django_eventstream.views import get_listener_manager
 
-    redis_kwargs = getattr(settings, "EVENTSTREAM_REDIS", None)
-    if redis_kwargs:
-        get_listener_manager().redis_listener = ResilientRedisListener(redis_kwargs)
+    HUB.bind_loop()  # a new event loop (tests run several) starts afresh
+    if HUB.listener_task is not None and not HUB.listener_task.done():
+        return
+    listener = ResilientRedisListener(settings.EVENTSTREAM_REDIS)
+    HUB.listener_task = asyncio.get_running_loop().create_task(listener.start())
+    HUB.listener = listener

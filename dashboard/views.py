@@ -10,10 +10,11 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -21,11 +22,12 @@ from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
 from fundraiser.models import Campaign, Screen
-from fundraiser.selectors import campaign_config
+from ingest.config import CampaignConfig
 from ingest.health import overall_health
 from ingest.store import Store
 from ingest.ticker import TickerStore
 
+from .configs import CampaignEntry, campaign_entry
 from .events import campaign_channel, ticker_channel
 from .heartbeats import record_heartbeat
 from .kiosk import BLOCKED, CLOSED, Access, screen_access, screen_context, screen_snapshot, screen_view
@@ -36,11 +38,11 @@ from .streams import Watch, open_stream
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = {"error": "the live data store is unavailable; retry shortly"}
+PUBLIC_MAX_AGE = 1  # seconds a CDN may keep a public page or snapshot (and serve it stale once more)
 
 
-def campaign_snapshot(campaign: Campaign) -> dict:
+def campaign_snapshot(campaign: Campaign, config: CampaignConfig) -> dict:
     """What the public page shows: numbers, whether giving has closed, gifts if the organizers chose."""
-    config = campaign_config(campaign)
     snapshot = config_snapshot(config)
     closed = campaign.closed_state()
     if closed:
@@ -50,11 +52,26 @@ def campaign_snapshot(campaign: Campaign) -> dict:
     return snapshot
 
 
-def load_campaign(slug: str) -> Campaign:
-    return get_object_or_404(
-        Campaign.objects.select_related("headline_goal__metric").prefetch_related("metrics"),
-        slug=slug,
-    )
+def load_campaign(slug: str) -> CampaignEntry:
+    """The campaign and its configuration, kept in memory until it changes (dashboard/configs.py)."""
+    entry = campaign_entry(slug)
+    if entry is None:
+        raise Http404("no such campaign")
+    return entry
+
+
+def public_cache(response: HttpResponse) -> HttpResponse:
+    """A CDN may keep a public page's answer for a second and serve it one more while it asks again:
+    a telethon's page loads reach us about once a second per edge, with numbers at most ~2 s old.
+    Never on kiosk (/s/<token>/) or admin URLs: a cached answer would outlive a revoked link, and
+    the token would become part of someone else's cache key (docs/security.md)."""
+    if response.status_code == 200:
+        patch_cache_control(
+            response, public=True, max_age=PUBLIC_MAX_AGE, stale_while_revalidate=PUBLIC_MAX_AGE
+        )
+    else:
+        add_never_cache_headers(response)
+    return response
 
 
 def closed_response(request: HttpRequest, campaign: Campaign, state: str, *, as_json: bool = False):
@@ -70,27 +87,26 @@ def closed_response(request: HttpRequest, campaign: Campaign, state: str, *, as_
     )
 
 
-@never_cache
 def goal_page(request: HttpRequest, slug: str) -> HttpResponse:
-    campaign = load_campaign(slug)
+    campaign, config = load_campaign(slug).pair
     if hidden := campaign.hides_numbers():
-        return closed_response(request, campaign, hidden)
-    context = goal_context(campaign_config(campaign), campaign_snapshot(campaign))
-    return render(request, "dashboard/goal.html", {"campaign": campaign, **context})
+        return public_cache(closed_response(request, campaign, hidden))
+    context = goal_context(config, campaign_snapshot(campaign, config))
+    return public_cache(render(request, "dashboard/goal.html", {"campaign": campaign, **context}))
 
 
-@never_cache
-def snapshot_json(request: HttpRequest, slug: str) -> JsonResponse:
-    campaign = load_campaign(slug)
+def snapshot_json(request: HttpRequest, slug: str) -> HttpResponse:
+    """Also served without Django, from the same kept configuration: dashboard/edge.py."""
+    campaign, config = load_campaign(slug).pair
     if hidden := campaign.hides_numbers():
-        return closed_response(request, campaign, hidden, as_json=True)
+        return public_cache(closed_response(request, campaign, hidden, as_json=True))
     try:
-        return JsonResponse(campaign_snapshot(campaign))
+        return public_cache(JsonResponse(campaign_snapshot(campaign, config)))
     except RedisError:
-        return JsonResponse(UNAVAILABLE, status=503)
+        return public_cache(JsonResponse(UNAVAILABLE, status=503))
 
 
-def campaign_watch(campaign: Campaign, *, unchanged: Callable[[Campaign], bool]) -> Watch:
+def campaign_watch(campaign: Campaign, *, unchanged: Callable[[Campaign], bool], key: tuple) -> Watch:
     """Ends a stream once its campaign hides its numbers (switched off, or past its end), or once
     unchanged(campaign) says the stream no longer matches what its page shows."""
     campaign_id, ends, keep = campaign.pk, campaign.ends_at, campaign.keep_final_total
@@ -103,20 +119,31 @@ def campaign_watch(campaign: Campaign, *, unchanged: Callable[[Campaign], bool])
         # A new end time needs a new deadline: the page's next stream gets it.
         return (current.ends_at, current.keep_final_total) == (ends, keep) and unchanged(current)
 
-    return Watch(still_open, deadline)
+    # Streams with the same key see the same answer: one check serves them all (streams.WatchChecks).
+    return Watch(still_open, deadline, key=(campaign_id, ends, keep, *key))
 
 
 def campaign_events(request: HttpRequest, slug: str) -> HttpResponse:
-    """The public stream: the campaign's numbers, and its gifts only if the organizers chose so."""
-    campaign = get_object_or_404(Campaign, slug=slug)
+    """The public stream: the campaign's numbers, and its gifts only if the organizers chose so.
+    (Also opened without Django, from the same kept configuration: dashboard/edge.py.)"""
+    campaign = load_campaign(slug).campaign
     if hidden := campaign.hides_numbers():
         return closed_response(request, campaign, hidden, as_json=True)
-    channels = [campaign_channel(slug)]
-    if campaign.public_ticker:
-        channels.append(ticker_channel(slug))
-    public_ticker = campaign.public_ticker
-    watch = campaign_watch(campaign, unchanged=lambda current: current.public_ticker == public_ticker)
+    channels, watch = public_stream(campaign)
     return open_stream(request, channels=channels, watch=watch)
+
+
+def public_stream(campaign: Campaign) -> tuple[list[str], Watch]:
+    channels = [campaign_channel(campaign.slug)]
+    if campaign.public_ticker:
+        channels.append(ticker_channel(campaign.slug))
+    public_ticker = campaign.public_ticker
+    watch = campaign_watch(
+        campaign,
+        unchanged=lambda current: current.public_ticker == public_ticker,
+        key=("public", public_ticker),
+    )
+    return channels, watch
 
 
 # --- display screens ------------------------------------------------------------------------
@@ -241,7 +268,8 @@ def screen_events(request: HttpRequest, screen: Screen, *, token: str | None = N
             return access.state == "ok" and access.screen.show_ticker == show_ticker
         return Screen.objects.filter(pk=screen_id, show_ticker=show_ticker).exists()
 
-    return open_stream(request, channels=channels, watch=campaign_watch(campaign, unchanged=unchanged))
+    watch = campaign_watch(campaign, unchanged=unchanged, key=("screen", screen_id, token, show_ticker))
+    return open_stream(request, channels=channels, watch=watch)
 
 
 @never_cache

@@ -167,6 +167,7 @@ def test_progress_events_move_the_percent_up_only_and_a_missed_recalculation_is_
     expect(page.locator("#screen")).to_have_attribute("data-status", "recalculating")
     for percent, items in [(12.5, 500), (45.2, 1808), (30.0, 1200), (99.9, 4100)]:
         progress(percent, items)
+        time.sleep(0.25)  # each reaches the screen: the server sends the latest per 0.1 s (fanout.py)
     expect(page.locator("#recalc")).to_have_text("Recalculating totals… 99%")
     assert page.evaluate("window.__percents") == ["12%", "45%", "99%"]  # never back to 30 %
     fill = page.locator("#recalc-fill").evaluate("e => e.style.width")

@@ -7,9 +7,9 @@ import json
 
 import pytest
 import redis
-from django_eventstream.views import Listener, get_listener_manager
 
 from dashboard import relay
+from dashboard.fanout import HUB, Subscriber
 from dashboard.relay import ResilientRedisListener
 from devtools.embedded import EmbeddedRedis
 
@@ -36,32 +36,24 @@ def publish(port: int, event_type: str, data: dict) -> None:
         client.close()
 
 
-async def received(listener: Listener, event_type: str, timeout: float) -> float:
-    """Seconds until the listener got an event of that type (the events queued so far are taken)."""
+async def received(listener: Subscriber, event_type: str, timeout: float) -> float:
+    """Seconds until the stream got an event of that type (the frames pending so far are taken)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     while loop.time() - started < timeout:
-        manager = get_listener_manager()
-        with manager.lock:
-            items = listener.channel_items.pop(CHANNEL, [])
-        if any(item.type == event_type for item in items):
+        frames = await listener.next_frames(timeout - (loop.time() - started))
+        if frames and any(kind == event_type for kind, _ in frames):
             return loop.time() - started
-        await asyncio.sleep(0.05)
     raise AssertionError(f"no {event_type} event within {timeout}s")
 
 
 def run_with_listener(scenario) -> None:
     async def main():
-        listener = Listener()
-        listener.assign_loop()
-        listener.channels = {CHANNEL}
-        manager = get_listener_manager()
-        with manager.lock:  # registered directly: add_listener would start the process's own relay
-            manager.listeners_by_channel.setdefault(CHANNEL, set()).add(listener)
+        listener = HUB.subscribe([CHANNEL])  # a stream, without the process's own relay
         try:
             await scenario(listener)
         finally:
-            manager.remove_listener(listener)
+            HUB.unsubscribe(listener)
 
     asyncio.run(main())
 
@@ -120,5 +112,12 @@ def test_a_connection_that_goes_silent_counts_as_lost(private_redis, monkeypatch
     run_with_listener(scenario)
 
 
-def test_it_is_installed_in_place_of_django_eventstreams_listener():
-    assert isinstance(get_listener_manager().redis_listener, ResilientRedisListener)
+def test_the_first_stream_starts_the_relay_once():
+    async def main():
+        relay.ensure_started()
+        task = HUB.listener_task
+        relay.ensure_started()
+        assert HUB.listener_task is task and isinstance(HUB.listener, ResilientRedisListener)
+        task.cancel()
+
+    asyncio.run(main())

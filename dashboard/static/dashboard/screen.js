@@ -855,9 +855,11 @@
     const fresh = {};
     Object.keys(update.metrics || {}).forEach(function (slug) {
       const seen = shown.versions[slug];
-      if (seen === undefined || update.version >= seen) {
+      // The server merges updates (dashboard/fanout.py): then each metric carries its own version.
+      const version = typeof update.metrics[slug].version === "number" ? update.metrics[slug].version : update.version;
+      if (seen === undefined || version >= seen) {
         fresh[slug] = update.metrics[slug];
-        shown.versions[slug] = update.version;
+        shown.versions[slug] = version;
       }
     });
     const goal = update.goal && fresh[update.goal.metric] ? update.goal : null;
