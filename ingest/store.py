@@ -12,6 +12,7 @@ Layout for campaign C (G is the live generation, see docs/correctness.md):
   {fr:C}:gG:D:<metric>   hash  "<digest>" -> references (count_distinct, all groups)
   {fr:C}:ckpt:<stream>   hash  shard id -> "START" (known, nothing applied), last applied sequence or "END"
   {fr:C}:lease:<name>    hash  owner, fence, expires (ms, Redis clock); name: a shard id, or "scan"
+  {fr:C}:turn            string  the campaign's commit turn (a writer's token, expires after 2 s)
   {fr:C}:rejects         list  recent rejected records (JSON), newest first
   {fr:C}:ticker...       the recent gifts list (ingest/ticker.py, ingest/lua/ticker.lua)
   {fr:C}:screen:<S>      string  screen S's last heartbeat (JSON, expires; dashboard/heartbeats.py)
