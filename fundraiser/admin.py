@@ -14,7 +14,7 @@ from ingest.health import campaign_health, campaign_state, overall_health
 from ingest.rebuild import build_progress, rebuild_start
 from ingest.records import RecordError, decode_image
 from ingest.samples import last_hour
-from ingest.store import Store
+from ingest.store import CampaignMeta, Store
 
 from .access import CampaignItself, CampaignScoped, InlineOfCampaign, campaign_ids, related_only
 from .forms import CampaignForm
@@ -63,7 +63,7 @@ def publish_config_change(slug: str) -> None:
         pass
 
 
-def _when(epoch: str | None) -> str:
+def _when(epoch: str | float | None) -> str:
     if not epoch:
         return "—"
     return dt.datetime.fromtimestamp(float(epoch), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -260,8 +260,8 @@ class CampaignAdmin(CampaignItself, PreviewStep, admin.ModelAdmin):
         meta = self._meta(obj)
         progress = build_progress(Store(), obj.pk)
         if progress is None:
-            if meta.get("rebuilt_at"):
-                return f"last recounted {_when(meta['rebuilt_at'])}: {meta.get('last_rebuild_reason', '')}"
+            if meta.rebuilt_at:
+                return f"last recounted {_when(meta.rebuilt_at)}: {meta.last_rebuild_reason}"
             return "no recount so far"
         return recount_text(progress, meta)
 
@@ -291,12 +291,12 @@ class CampaignAdmin(CampaignItself, PreviewStep, admin.ModelAdmin):
             "" if count == 1 else "s",
         )
 
-    def _meta(self, obj: Campaign) -> dict[str, str]:
+    def _meta(self, obj: Campaign) -> CampaignMeta:
         if not obj.pk:
-            return {}
+            return CampaignMeta({})
         cache = getattr(self, "_meta_cache", {})
         if obj.pk not in cache:
-            cache[obj.pk] = Store().meta(obj.pk)
+            cache[obj.pk] = Store().campaign_meta(obj.pk)
             self._meta_cache = cache
         return cache[obj.pk]
 
@@ -331,19 +331,19 @@ class CampaignAdmin(CampaignItself, PreviewStep, admin.ModelAdmin):
 
     @admin.display(description="Records read")
     def records_read(self, obj: Campaign) -> int:
-        return int(self._meta(obj).get("records", 0))
+        return self._meta(obj).records
 
     @admin.display(description="Rejected records")
     def rejected_records(self, obj: Campaign) -> int:
-        return int(self._meta(obj).get("rejected", 0))
+        return self._meta(obj).rejected
 
     @admin.display(description="Newest record")
     def last_record(self, obj: Campaign) -> str:
-        return _when(self._meta(obj).get("last_record_at"))
+        return _when(self._meta(obj).last_record_at)
 
     @admin.display(description="Last error from AWS")
     def last_error(self, obj: Campaign) -> str:
-        return self._meta(obj).get("last_error", "").removeprefix("discover: ") or "—"
+        return self._meta(obj).last_error.removeprefix("discover: ") or "—"
 
     @admin.display(description="Recent rejected records")
     def recent_rejects(self, obj: Campaign) -> str:
@@ -374,7 +374,7 @@ class CampaignAdmin(CampaignItself, PreviewStep, admin.ModelAdmin):
         return format_html('<a href="{}" target="_blank">{}</a>', url, url)
 
 
-def recount_text(progress, meta: dict[str, str]) -> str:
+def recount_text(progress, meta: CampaignMeta) -> str:
     """A recount in organizer words: how far, since when, why (no generations, segments or shards)."""
     total = max(progress.estimate, progress.items)
     if progress.done:
@@ -385,7 +385,7 @@ def recount_text(progress, meta: dict[str, str]) -> str:
         )
     else:
         head = "starting: reading the table's donations"
-    return f"{head}, started {_when(progress.started_at)}. Why: {meta.get('rebuild_reason', '—')}"
+    return f"{head}, started {_when(progress.started_at)}. Why: {meta.rebuild_reason or '—'}"
 
 
 def source_problems_html(obj: Campaign) -> str:

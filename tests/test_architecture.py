@@ -9,6 +9,8 @@ module imports itself back through others: no import cycles.
 
 from __future__ import annotations
 
+import re
+
 import grimp
 
 APPS = ("ingest", "fundraiser", "dashboard", "config", "devtools")
@@ -54,3 +56,20 @@ def test_no_module_imports_itself_back_through_others():
             if chain:
                 cycles.add(" -> ".join((module, *chain)))
     assert sorted(cycles) == []
+
+
+def test_the_engine_does_not_import_the_apps_by_name_either():
+    """grimp reads import statements; an import by name (importlib, __import__, Django's
+    import_string) would pass it by. None in the engine, entry points aside."""
+    import pathlib
+
+    by_name = re.compile(r"\b(import_module|__import__|import_string)\s*\(")
+    root = pathlib.Path(__file__).resolve().parents[1] / "ingest"
+    found = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if not path.relative_to(root.parent).as_posix().startswith(("ingest/tasks", "ingest/management"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if by_name.search(line)
+    ]
+    assert found == []

@@ -852,6 +852,18 @@
       shown.epoch = update.epoch;
       shown.versions = {};
     }
+    const fresh = freshMetrics(update);
+    const goal = update.goal && fresh[update.goal.metric] ? update.goal : null;
+    render(update, fresh, goal);
+    if (data.status === "recalculating") setRecalculating(false);
+    const latest = Math.max.apply(null, [0].concat(Object.values(shown.versions)));
+    data.version = String(latest);
+    if (!isSnapshot && typeof update.sent_at === "number") {
+      health.lag = Math.max(0, (Date.now() + health.clockOffset) / 1000 - update.sent_at);
+    }
+  }
+
+  function freshMetrics(update) { // the metrics newer than those shown, noted as shown
     const fresh = {};
     Object.keys(update.metrics || {}).forEach(function (slug) {
       const seen = shown.versions[slug];
@@ -862,14 +874,7 @@
         shown.versions[slug] = version;
       }
     });
-    const goal = update.goal && fresh[update.goal.metric] ? update.goal : null;
-    render(update, fresh, goal);
-    if (data.status === "recalculating") setRecalculating(false);
-    const latest = Math.max.apply(null, [0].concat(Object.values(shown.versions)));
-    data.version = String(latest);
-    if (!isSnapshot && typeof update.sent_at === "number") {
-      health.lag = Math.max(0, (Date.now() + health.clockOffset) / 1000 - update.sent_at);
-    }
+    return fresh;
   }
 
   function applyScreenExtras(snapshot) {
@@ -948,49 +953,33 @@
     const source = new EventSource(data.eventsUrl);
     const current = function () { return link.source === source; };
     const heard = function () { if (current()) link.heardAt = Date.now(); };
+    // An event of this stream, while it is the current one: heard, then handled.
+    const on = function (type, handle) {
+      source.addEventListener(type, function (event) {
+        if (!current()) return;
+        heard();
+        handle(event);
+      });
+    };
     link.source = source;
     link.heardAt = Date.now();
     source.addEventListener("open", function () { if (current()) sync(source, RETRY_MIN_MS); });
-    source.addEventListener("update", function (event) {
-      if (!current()) return;
-      heard();
+    on("update", function (event) {
       const update = parse(event);
       if (!update) return;
       apply(update, false);
       if (data.connection === "live") link.syncedAt = Date.now();
     });
-    source.addEventListener("ticker", function (event) {
-      if (!current()) return;
-      heard();
-      renderTicker(parse(event));
-    });
-    source.addEventListener("paddle", function (event) { // a paddle recorded or undone
-      if (!current()) return;
-      heard();
-      renderPaddle(parse(event));
-    });
-    source.addEventListener("progress", function (event) { // a recalculation, under way
-      if (!current()) return;
-      heard();
-      onProgress(parse(event));
-    });
-    source.addEventListener("config", function () { // the organizers changed something
-      if (current()) { heard(); refreshSnapshot().catch(noop); }
-    });
-    source.addEventListener("resync", function () { // the server's relay was away: events may be lost
-      if (current()) { heard(); sync(source, RETRY_MIN_MS); }
-    });
-    source.addEventListener("relay-down", function () { // the stream is up, the updates behind it are not
-      if (!current()) return;
-      heard();
+    on("ticker", function (event) { renderTicker(parse(event)); });
+    on("paddle", function (event) { renderPaddle(parse(event)); }); // a paddle recorded or undone
+    on("progress", function (event) { onProgress(parse(event)); }); // a recalculation, under way
+    on("config", function () { refreshSnapshot().catch(noop); }); // the organizers changed something
+    on("resync", function () { sync(source, RETRY_MIN_MS); }); // the relay was away: events may be lost
+    on("relay-down", function () { // the stream is up, the updates behind it are not
       setConnection("reconnecting");
       startPolling(source);
     });
-    source.addEventListener("keep-alive", function () {
-      if (!current()) return;
-      heard();
-      if (data.connection === "live") link.syncedAt = Date.now();
-    });
+    on("keep-alive", function () { if (data.connection === "live") link.syncedAt = Date.now(); });
     source.addEventListener("stream-open", heard);
     source.addEventListener("stream-error", function () { if (current()) lose(source); });
     source.addEventListener("error", function () { if (current()) lose(source); });
