@@ -128,33 +128,26 @@ class CampaignItself(CampaignScoped):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
+def _inline_permission(action: str):
+    """The inline's has_<action>_permission: a superuser's is Django's; staff may on their campaigns."""
+    name = f"has_{action}_permission"
+
+    def permitted(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return getattr(super(InlineOfCampaign, self), name)(request, obj)
+        return request.user.is_staff and obj is not None and may(request.user, obj.pk)
+
+    permitted.__name__, permitted.__qualname__ = name, f"InlineOfCampaign.{name}"
+    return permitted
+
+
 class InlineOfCampaign:
     """An inline on the campaign form (metrics, milestones): the campaign's manager edits it."""
 
-    def _permitted(self, request, obj, django_says) -> bool:
-        if request.user.is_superuser:
-            return django_says()
-        return request.user.is_staff and obj is not None and may(request.user, obj.pk)
-
-    def has_view_permission(self, request, obj=None):
-        return self._permitted(
-            request, obj, lambda: super(InlineOfCampaign, self).has_view_permission(request, obj)
-        )
-
-    def has_add_permission(self, request, obj=None):
-        return self._permitted(
-            request, obj, lambda: super(InlineOfCampaign, self).has_add_permission(request, obj)
-        )
-
-    def has_change_permission(self, request, obj=None):
-        return self._permitted(
-            request, obj, lambda: super(InlineOfCampaign, self).has_change_permission(request, obj)
-        )
-
-    def has_delete_permission(self, request, obj=None):
-        return self._permitted(
-            request, obj, lambda: super(InlineOfCampaign, self).has_delete_permission(request, obj)
-        )
+    has_view_permission = _inline_permission("view")
+    has_add_permission = _inline_permission("add")
+    has_change_permission = _inline_permission("change")
+    has_delete_permission = _inline_permission("delete")
 
 
 def related_only(field: str) -> tuple[str, type]:

@@ -22,7 +22,7 @@ from ingest.metrics import exact_minor_units
 from ingest.store import Store
 
 from .models import Adjustment, Campaign, Metric, PaddleLevel, amount_fits
-from .selectors import campaign_config
+from .selectors import campaign_config, copied
 from .signals import levers_changed
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,9 @@ def amount_refusal(campaign: Campaign, amount: Decimal) -> str:
 
 
 def engine_adjustment(row: Adjustment) -> engine.Adjustment:
+    shared = ("version", "amount", "group", "counts_as_gift", "counts_as_donor")
     return engine.Adjustment(
-        id=row.pk,
-        version=row.version,
-        amount=row.amount,
-        group=row.group,
-        counts_as_gift=row.counts_as_gift,
-        counts_as_donor=row.counts_as_donor,
-        reversed=row.is_reversed,
+        **copied(row, *shared, id="pk", reversed="is_reversed"),
         donor=f"paddle:{row.paddle}" if row.kind == Adjustment.PADDLE and row.paddle else "",
     )
 

@@ -22,7 +22,19 @@ from .models import Adjustment, Campaign, GiftModeration, Membership, PaddleLeve
 from .selectors import campaign_config
 
 
-class AdjustmentForm(forms.ModelForm):
+class CampaignAmountForm(forms.ModelForm):
+    """A form with a campaign and an amount: the amount must be one the campaign's sums count exactly."""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("campaign") and data.get("amount") is not None:
+            refusal = services.amount_refusal(data["campaign"], data["amount"])
+            if refusal:
+                self.add_error("amount", refusal)
+        return data
+
+
+class AdjustmentForm(CampaignAmountForm):
     # One token per form shown: the same form sent twice records once (and says so).
     form_token = forms.CharField(widget=forms.HiddenInput, initial=services.new_entry_token)
 
@@ -32,10 +44,6 @@ class AdjustmentForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("campaign") and data.get("amount") is not None:
-            refusal = services.amount_refusal(data["campaign"], data["amount"])
-            if refusal:
-                self.add_error("amount", refusal)
         if Adjustment.objects.filter(entry_token=data.get("form_token") or None).exists():
             raise forms.ValidationError(ALREADY_SENT)
         return data
@@ -44,18 +52,10 @@ class AdjustmentForm(forms.ModelForm):
 ALREADY_SENT = "This form was already sent and recorded: nothing was recorded again."
 
 
-class PaddleLevelForm(forms.ModelForm):
+class PaddleLevelForm(CampaignAmountForm):
     class Meta:
         model = PaddleLevel
         fields = ("campaign", "amount", "label")
-
-    def clean(self):
-        data = super().clean()
-        if data.get("campaign") and data.get("amount") is not None:
-            refusal = services.amount_refusal(data["campaign"], data["amount"])
-            if refusal:
-                self.add_error("amount", refusal)
-        return data
 
 
 @admin.register(Adjustment)

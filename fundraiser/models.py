@@ -19,7 +19,7 @@ from ingest.endpoints import endpoint_refusal
 from ingest.metrics import MAX_MINOR_UNITS, exact_minor_units, kept_places
 
 from .currencies import currency_refusal
-from .sources import region_problem
+from .sources import REGION_SYNTAX, region_problem
 
 PATH_VALIDATOR = RegexValidator(
     r"^[^.\s]+(\.[^.\s]+)*$",
@@ -32,11 +32,25 @@ def attribute_path(**options) -> models.CharField:
     return models.CharField(max_length=255, blank=True, validators=[PATH_VALIDATOR], **options)
 
 
+# Attribute names that hold contact details: never shown on a screen, whatever is configured.
+CONTACT_WORDS = ("email", "mail", "phone", "mobile", "tel", "address", "postcode", "zip")
+
+
 # Colours go into the screens' style sheet: only #rrggbb, so nothing else can be injected there.
 COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb, e.g. #3ee08f.")
-# Attribute names that hold contact details: never shown on a screen, whatever is configured.
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
-CONTACT_WORDS = ("email", "mail", "phone", "mobile", "tel", "address", "postcode", "zip")
+
+
+def colour_field(default: str, help_text: str) -> models.CharField:
+    """A colour of the screens, #rrggbb."""
+    return models.CharField(max_length=7, default=default, validators=[COLOR_VALIDATOR], help_text=help_text)
+
+
+def own_row_choice(model: str, **options) -> models.ForeignKey:
+    """A campaign's choice of one of its own rows (its headline goal...): optional, cleared when that
+    row is deleted, and no way back from the row (related_name "+")."""
+    return models.ForeignKey(
+        model, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", **options
+    )
 
 
 def validate_currency(code: str) -> None:
@@ -106,29 +120,13 @@ class Campaign(models.Model):
         help_text="Show the recent gifts ticker (donors' chosen display names and amounts) on the "
         "public goal page and its event stream too. Screens show it whatever this says.",
     )
-    headline_goal = models.ForeignKey(
-        "Goal",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,  # set from goal_amount (fundraiser/goals.py): one goal on the campaign form
-    )
+    # set from goal_amount (fundraiser/goals.py): one goal on the campaign form
+    headline_goal = own_row_choice("Goal", editable=False)
     # --- how the display screens look and what they show ---
-    accent_color = models.CharField(
-        max_length=7,
-        default="#3ee08f",
-        validators=[COLOR_VALIDATOR],
-        help_text="Progress, percent and highlights on the screens (#rrggbb).",
-    )
-    bar_color = models.CharField(
-        max_length=7, default="#5aa9ff", validators=[COLOR_VALIDATOR], help_text="Bars per group (#rrggbb)."
-    )
-    background_color = models.CharField(
-        max_length=7,
-        default="#060a16",
-        validators=[COLOR_VALIDATOR],
-        help_text="Screen background (#rrggbb). Dark reads best on projectors; text colour follows.",
+    accent_color = colour_field("#3ee08f", "Progress, percent and highlights on the screens (#rrggbb).")
+    bar_color = colour_field("#5aa9ff", "Bars per group (#rrggbb).")
+    background_color = colour_field(
+        "#060a16", "Screen background (#rrggbb). Dark reads best on projectors; text colour follows."
     )
     logo_url = models.URLField(
         "logo address", blank=True, help_text="Logo shown in the screens' header (PNG or SVG)."
@@ -148,12 +146,8 @@ class Campaign(models.Model):
         verbose_name="“stay anonymous” attribute",
         help_text="Optional attribute that, when true, shows the gift as Anonymous, e.g. anonymous.",
     )
-    leaderboard_metric = models.ForeignKey(
+    leaderboard_metric = own_row_choice(
         "Metric",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
         help_text="Metric whose groups (teams, fundraisers) leaderboard screens rank. "
         "Default: the headline metric, if it has a group-by.",
     )
@@ -187,7 +181,7 @@ class Campaign(models.Model):
                 raise ValidationError(
                     {field: "This attribute looks like contact details: screens never show those."}
                 )
-        if not REGION.fullmatch(self.region or ""):
+        if not REGION_SYNTAX.fullmatch(self.region or ""):
             problem = region_problem(self.region or "")
             raise ValidationError(
                 {"region": problem.message if problem else "An AWS region code such as eu-west-1."}

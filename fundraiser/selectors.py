@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.config import CampaignConfig, GoalConfig, MetricDisplay, TickerSource
 from ingest.metrics import SUM, MetricSpec
 
 from .models import Campaign, Goal, Metric, Milestone
 
 
+def copied(row: Any, *names: str, **renamed: str) -> dict[str, Any]:
+    """A row's attributes as an engine object's keyword arguments: the names it shares with the
+    engine, and keyword=attribute where the engine names it otherwise (id="pk")."""
+    sources = {name: name for name in names} | renamed
+    return {keyword: getattr(row, attribute) for keyword, attribute in sources.items()}
+
+
 def metric_spec(metric: Metric) -> MetricSpec:
-    return MetricSpec.build(
-        slug=metric.slug,
-        aggregation=metric.aggregation,
-        value_path=metric.value_path,
-        group_path=metric.group_by_path,
-        filter_path=metric.filter_path,
-        filter_value=metric.filter_value,
-        decimal_places=metric.decimal_places,
-    )
+    shared = ("slug", "aggregation", "value_path", "filter_path", "filter_value", "decimal_places")
+    return MetricSpec.build(**copied(metric, *shared, group_path="group_by_path"))
 
 
 def campaign_config(campaign: Campaign) -> CampaignConfig:
     metrics = list(campaign.metrics.all())
     specs = [metric_spec(m) for m in metrics]
     return CampaignConfig(
-        id=campaign.pk,
-        slug=campaign.slug,
-        name=campaign.name,
-        currency=campaign.currency,
-        table_name=campaign.table_name,
-        region=campaign.region,
-        endpoint_url=campaign.endpoint_url,
+        **copied(campaign, "slug", "name", "currency", "table_name", "region", "endpoint_url", id="pk"),
         specs=tuple(specs),
         displays={spec.slug: metric_display(m, spec) for m, spec in zip(metrics, specs, strict=True)},
         goal=(goal := headline_goal(campaign, metrics)),

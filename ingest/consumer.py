@@ -75,10 +75,6 @@ class Consumer:
         self.kept_alive_at = -math.inf
 
     @property
-    def store(self) -> Store:
-        return self.worker.store
-
-    @property
     def scans(self) -> Any:
         return self.worker.scans
 
@@ -166,7 +162,7 @@ class Consumer:
         if self.clock() - self.kept_alive_at < self.worker.lease_seconds / 6:
             return
         self.kept_alive_at = self.clock()
-        self.store.heartbeat_consumer(self.id, self.worker.lease_seconds)
+        self.worker.store.heartbeat_consumer(self.id, self.worker.lease_seconds)
         for run in list(self.runs.values()):
             self.shards.renew_leases(run)
 
@@ -185,7 +181,7 @@ class Consumer:
                 table=config.table_name, region=config.region, endpoint_url=config.endpoint_url
             )
             self.runs[campaign_id] = CampaignRun(config=config, reader=reader, discovered=-math.inf)
-            self.store.ensure_meta(campaign_id)
+            self.worker.store.ensure_meta(campaign_id)
         self.configs_loaded = self.clock()
 
     def forget_positions(self) -> None:
@@ -198,7 +194,7 @@ class Consumer:
     def release_all(self) -> None:
         for run in self.runs.values():
             self.shards.release_campaign(run)
-        self.store.drop_consumer(self.id)
+        self.worker.store.drop_consumer(self.id)
 
 
 def settle_heap() -> None:

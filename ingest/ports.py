@@ -17,28 +17,32 @@ from .store import MetricValues
 
 
 @dataclass(frozen=True)
-class MetricsChanged:
-    """New absolute values of some metrics (all of them after a rebuild went live)."""
+class CampaignUpdate:
+    """Something the screens of one campaign should show (each Update below)."""
 
     config: CampaignConfig
+
+
+@dataclass(frozen=True)
+class MetricsChanged(CampaignUpdate):
+    """New absolute values of some metrics (all of them after a rebuild went live)."""
+
     version: int
     epoch: str
     metrics: dict[str, MetricValues]
 
 
 @dataclass(frozen=True)
-class Recalculating:
+class Recalculating(CampaignUpdate):
     """The campaign has no numbers to show until a rebuild completes (Redis lost them)."""
 
-    config: CampaignConfig
     epoch: str
 
 
 @dataclass(frozen=True)
-class RebuildProgress:
+class RebuildProgress(CampaignUpdate):
     """How far the scan of a rebuild is, while nothing is live."""
 
-    config: CampaignConfig
     epoch: str
     items: int
     estimate: int
@@ -46,10 +50,9 @@ class RebuildProgress:
 
 
 @dataclass(frozen=True)
-class TickerChanged:
+class TickerChanged(CampaignUpdate):
     """The recent gifts list, whole (ingest/ticker.py: names, amounts, positions, refunds)."""
 
-    config: CampaignConfig
     listing: dict[str, Any] = field(default_factory=dict)
 
 
