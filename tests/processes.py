@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from devtools.embedded import free_port, wait_for_port
+from devtools.embedded import free_port, uvicorn_args, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -106,20 +106,7 @@ def start_web(env: dict[str, str], port: int | None = None) -> tuple[Child, str]
     port = port or free_port()
     child = Child(
         "web",
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--timeout-graceful-shutdown",
-            "2",
-            "--log-level",
-            "warning",
-        ],
+        [PYTHON, *uvicorn_args("config.asgi:application", port, graceful_seconds=2)],
         env,
     )
     try:
