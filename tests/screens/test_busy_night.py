@@ -186,6 +186,7 @@ def test_the_ticker_takes_each_gift_once_drops_refunds_and_never_blanks_on_a_reb
     page.evaluate("window.__recording = true")
     send([gift(n) for n in range(20, 10, -1)])  # a burst into an empty ticker: filled in one step
     expect(page.locator(".gift-name")).to_have_count(10)
-    arrivals = {round(a["at"]) for a in page.evaluate("window.__arrivals")}
-    assert len(arrivals) == 1, "the rows came one by one into an empty ticker"
+    arrivals = [a["at"] for a in page.evaluate("window.__arrivals")]  # ms, page time
+    # One step: all in one DOM update (one observer callback), not revealed at the ticker's pace.
+    assert max(arrivals) - min(arrivals) < 100, "the rows came one by one into an empty ticker"
     expect(page.locator(".gift-name").first).to_have_text("Gift 20")
