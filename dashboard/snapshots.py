@@ -91,9 +91,10 @@ def snapshot_payload(config: CampaignConfig, snapshot: Snapshot) -> dict:
 
 def snapshot_status(config: CampaignConfig, snapshot: Snapshot) -> str:
     """live, recalculating or paused (ingest.health.public_status). The hour's samples are read only
-    for a campaign that has set records aside: without any, most cannot have been."""
+    for a campaign that has set records aside since its numbers went live: without any, most cannot
+    have been (the meta hash, already read, says)."""
     state = snapshot.state
-    if state.shown_status == "live" and state.rejected:
+    if state.shown_status == "live" and state.read_since_live()[1]:
         return public_status(store(), config.id, state)
     return state.shown_status
 

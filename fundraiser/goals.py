@@ -14,7 +14,7 @@ def goal_metric(campaign: Campaign) -> Metric | None:
 
 def campaign_goal_sync(*, campaign: Campaign) -> Goal | None:
     """Make the headline goal say what the campaign's goal amount says (0: no goal)."""
-    goal = campaign.headline_goal
+    goal = current_goal(campaign)
     if not campaign.goal_amount:
         if goal is not None:
             Campaign.objects.filter(pk=campaign.pk).update(headline_goal=None)
@@ -30,4 +30,13 @@ def campaign_goal_sync(*, campaign: Campaign) -> Goal | None:
     elif goal.target != campaign.goal_amount:
         goal.target = campaign.goal_amount
         goal.save(update_fields=["target"])
+    return goal
+
+
+def current_goal(campaign: Campaign) -> Goal | None:
+    """The headline goal as the database has it now. The campaign's cached one may be gone: saving
+    the form's metrics deletes a replaced metric, and its goal with it."""
+    goal_id = Campaign.objects.filter(pk=campaign.pk).values_list("headline_goal", flat=True).first()
+    goal = Goal.objects.select_related("metric").filter(pk=goal_id).first() if goal_id else None
+    campaign.headline_goal = goal
     return goal

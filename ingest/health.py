@@ -50,6 +50,8 @@ def campaign_health(store: Store, campaign_id: int, now: float | None = None) ->
     problems = []
     if status in PROBLEM_STATUSES:
         problems.append(f"{status}: {meta.rebuild_reason or meta.last_error}".strip())
+    if meta.source_problem and meta.source_problem != status:
+        problems.append(f"{meta.source_problem}: {meta.last_error}".strip())
     if lag is not None and lag > settings.INGEST_MAX_LAG_SECONDS:
         problems.append(f"lag {lag:.0f}s is over {settings.INGEST_MAX_LAG_SECONDS:.0f}s")
     last_record = meta.last_record_at
@@ -125,7 +127,7 @@ def organizer_state(
             f"some donations may be missing from the totals ({meta.rebuild_reason})",
             "A recount starts by itself; or choose “Rebuild aggregates” in the campaign list.",
         )
-    rejected = samples.mostly_rejected(minutes, records=meta.records, rejected=meta.rejected)
+    rejected = samples.mostly_rejected(minutes, meta)
     if rejected is not None:
         bad, read = rejected
         return OrganizerState(
@@ -169,6 +171,6 @@ def public_status(store: Store, campaign_id: int, meta: CampaignMeta) -> str:
     shown = meta.shown_status
     if shown == "live":
         minutes = samples.last_hour(store, campaign_id)
-        if samples.mostly_rejected(minutes, records=meta.records, rejected=meta.rejected):
+        if samples.mostly_rejected(minutes, meta):
             return PAUSED
     return shown

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .store import Store
+from .store import CampaignMeta, Store
 
 WINDOW_MINUTES = 60
-# Rejections decide "needs attention" only once this many records were read in the window.
+# More than half rejected means "needs attention" only once this many records were read (all
+# rejected does at once).
 ATTENTION_MIN_RECORDS = 5
 
 
@@ -77,14 +78,18 @@ def last_hour(store: Store, campaign_id: int, now: float | None = None) -> list[
     return rows
 
 
-def mostly_rejected(minutes: list[Minute], *, records: int, rejected: int) -> tuple[int, int] | None:
-    """(rejected, read) when more than half of the records were set aside: over the last hour if
-    enough were read in it, else since the campaign started. None otherwise."""
-    hour_read = sum(m.records for m in minutes)
+def mostly_rejected(minutes: list[Minute], meta: CampaignMeta) -> tuple[int, int] | None:
+    """(rejected, read) when nothing at all was counted of what was read, or more than half of it
+    was set aside (once at least ATTENTION_MIN_RECORDS were read): over the last hour if enough
+    were read in it, else since the live numbers went live. Only what was read after the live
+    generation went live counts: a recount with fixed definitions starts afresh. None otherwise."""
+    went_live = meta.rebuilt_at or 0.0
+    recent = [m for m in minutes if m.minute * 60 >= went_live]
+    hour_read = sum(m.records for m in recent)
     if hour_read >= ATTENTION_MIN_RECORDS:
-        read, bad = hour_read, sum(m.rejected for m in minutes)
+        read, bad = hour_read, sum(m.rejected for m in recent)
     else:
-        read, bad = records, rejected
-    if read >= ATTENTION_MIN_RECORDS and bad * 2 > read:
+        read, bad = meta.read_since_live()
+    if read and (bad >= read or (read >= ATTENTION_MIN_RECORDS and bad * 2 > read)):
         return bad, read
     return None

@@ -20,9 +20,9 @@ from .streams import TRANSIENT_CODES, USABLE_VIEW_TYPES, Shard, StreamInfo, erro
 
 log = logging.getLogger(__name__)
 
-# Statuses a later successful discovery clears. source_error: DescribeTable/DescribeStream failed
-# for a reason that does not pass by itself (no table, access denied, credentials refused).
-STREAM_PROBLEMS = ("no_stream", "bad_stream", "source_error")
+# A successful discovery clears the source problem (CampaignMeta.source_broken: no_stream,
+# bad_stream, or source_error: DescribeTable/DescribeStream failed for a reason that does not pass
+# by itself, such as no table, access denied, credentials refused).
 
 
 class ShardKeeper:
@@ -77,7 +77,7 @@ class ShardKeeper:
                 self.worker.needs_rebuild(
                     run, f"the table's stream changed ({meta.stream_arn} -> {info.arn})"
                 )
-        if meta.status in STREAM_PROBLEMS:
+        if meta.source_broken:  # read again: clears the status and the source problem
             self.worker.report(run, last_error="", status="live" if meta.live != "0" else "recalculating")
         if info.arn != run.stream_arn:
             self.release_campaign(run)

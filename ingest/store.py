@@ -162,11 +162,29 @@ class CampaignMeta:
     last_record_at = MetaField("last_record_at", _float_or_none, None)
     records = MetaField("records", int, 0)
     rejected = MetaField("rejected", int, 0)
+    # The counters when the live generation went live (generation.lua's swap), and what was wrong
+    # with the table when it last could not be read (kept apart from `status`, which a due rebuild
+    # holds at needs_rebuild against every report: see meta.lua).
+    records_at_live = MetaField("records_at_live", int, 0)
+    rejected_at_live = MetaField("rejected_at_live", int, 0)
+    source_problem = MetaField("source_problem", str, "")
 
     @property
     def source_broken(self) -> bool:
         """The worker cannot read the table (no stream, unusable view type, no table, no access)."""
-        return self.status in BROKEN_STATUSES
+        return bool(self.source_problem) or self.status in BROKEN_STATUSES
+
+    def read_since_live(self) -> tuple[int, int]:
+        """(records, rejected) since the live generation went live: the stream's records after the
+        swap and the items its scan read. A recount with fixed definitions starts afresh."""
+        plan = self.scan_plan(self.live) if self.live != "0" else {}
+        records = max(self.records - self.records_at_live, 0)
+        rejected = max(self.rejected - self.rejected_at_live, 0)
+        for segment in range(int(plan.get("segments", 0))):
+            position = json.loads(self.scan_position(self.live, segment) or "{}")
+            records += int(position.get("items", 0))
+            rejected += int(position.get("rejected", 0))
+        return records, rejected
 
     @property
     def shown_status(self) -> str:
@@ -450,6 +468,8 @@ class Store:
         fields: dict[str, Any] = {"status_at": time.time()}
         if status is not None:
             fields["status"] = status
+            # Its own field: a due rebuild keeps `status` at needs_rebuild (meta.lua).
+            fields["source_problem"] = status if status in BROKEN_STATUSES else ""
         if last_error is not None:
             fields["last_error"] = last_error
         return self.set_meta(campaign_id, **fields)

@@ -15,8 +15,9 @@
 --        or false if the campaign has no state.
 -- swap   ARGV[3] generation, ARGV[4] new epoch
 --        Makes the building generation live and deletes the old live one, in one step, so screens
---        go from the old numbers to the new ones with nothing in between. Returns the new version,
---        or false if that generation is no longer the one being built.
+--        go from the old numbers to the new ones with nothing in between; records when
+--        (`rebuilt_at`) and the counters then (`records_at_live`, `rejected_at_live`). Returns the
+--        new version, or false if that generation is no longer the one being built.
 -- drop   ARGV[3] generation, ARGV[4] new epoch, ARGV[5] reason
 --        A generation's aggregates cannot be trusted (a field is not an integer): delete it. If it
 --        was live, nothing is live until a rebuild replaces it. Returns false if it is unknown.
@@ -89,6 +90,9 @@ if action == 'swap' then
   local still_needed = redis.call('HGET', meta, 'status') == 'needs_rebuild'
       and requested > (tonumber(plan['started']) or 0)
   redis.call('HSET', meta, 'gen', gen, 'building', '', 'epoch', ARGV[4], 'rebuilt_at', redis.call('TIME')[1])
+  -- The counters as they stand now: "mostly rejected" is judged only on what came after this.
+  redis.call('HSET', meta, 'records_at_live', redis.call('HGET', meta, 'records') or '0',
+             'rejected_at_live', redis.call('HGET', meta, 'rejected') or '0')
   if not still_needed then
     redis.call('HSET', meta, 'status', 'live')
     local reason = redis.call('HGET', meta, 'rebuild_reason')

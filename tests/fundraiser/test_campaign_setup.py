@@ -13,7 +13,7 @@ from fundraiser.selectors import campaign_config
 from ingest.consumer import Consumer
 from tests.factories import make_campaign, make_table
 
-from .organizer import campaign_form
+from .organizer import RAISED, campaign_form
 
 pytestmark = pytest.mark.django_db
 ADD = "/admin/fundraiser/campaign/add/"
@@ -150,3 +150,33 @@ def test_a_table_deleted_after_saving_is_broken_with_aws_code_and_paused_in_publ
     assert "<strong class='fr-bad'>broken</strong>: ResourceNotFoundException" in detail
     assert "There is no table named Donations in us-east-1." in detail
     assert organizer.get("/healthz").json()["ok"] is False
+
+
+def test_replacing_the_goal_metric_and_the_amount_in_one_save_moves_the_goal_to_the_new_metric(
+    organizer, moto
+):
+    """The organizer deletes the "Raised" row, adds "Total" (same attribute, another slug) and raises
+    the goal from 1000 to 2000, in one save of the campaign form."""
+    make_table(moto.url)
+    assert organizer.post(ADD, campaign_form(endpoint_url=moto.url)).status_code == 302
+    campaign = Campaign.objects.get(slug="gala")
+    old = campaign.metrics.get()
+    form = campaign_form(
+        endpoint_url=moto.url,
+        goal_amount="2000",
+        metrics=[RAISED, {**RAISED, "slug": "total", "label": "Total"}],
+    )
+    form.update(
+        {
+            "metrics-INITIAL_FORMS": "1",
+            "metrics-0-id": str(old.pk),
+            "metrics-0-campaign": str(campaign.pk),
+            "metrics-0-DELETE": "on",
+        }
+    )
+    response = organizer.post(f"/admin/fundraiser/campaign/{campaign.pk}/change/", form)
+    campaign.refresh_from_db()
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert campaign.headline_goal is not None and campaign.headline_goal.metric.slug == "total"
+    assert campaign.headline_goal.target == 2000
+    assert list(campaign.metrics.values_list("slug", flat=True)) == ["total"]

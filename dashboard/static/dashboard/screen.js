@@ -1019,8 +1019,12 @@
     link.source = null;
     stopPolling();
     setConnection("reconnecting");
-    setTimeout(connect, backoff(link.retryMs));
+    setTimeout(reconnect, backoff(link.retryMs));
     link.retryMs = Math.min(link.retryMs * 2, RETRY_MAX_MS);
+  }
+
+  function reconnect() { // unless this page stepped down to polling meanwhile (see stepDown)
+    if (data.transport === "stream" && !link.source) connect();
   }
 
   setInterval(function () {
@@ -1030,10 +1034,12 @@
 
   // --- sharing the browser's connections ----------------------------------------------------------
   // Browsers allow six HTTP/1.1 connections per host and each open stream holds one: a few screens
-  // and goal pages open in one browser would leave none for the admin. So at most STREAM_SLOTS pages
-  // of a browser stream (a Web Lock each, freed when the page closes); the others, and every admin
-  // preview, fetch a snapshot every POLL_MS instead, and take a slot when one frees. A kiosk alone
-  // in its browser always gets one. (Without Web Locks, outside a secure context: every page streams.)
+  // and goal pages open in one browser would leave none for the admin. So at most STREAM_SLOTS goal
+  // pages of a browser stream (a Web Lock each, freed when the page closes); the others, and every
+  // admin preview, fetch a snapshot every POLL_MS instead, and take a slot when one frees.
+  // Event-floor (kiosk) screens never poll and never compete: they always stream, and take a goal
+  // page's slot (Web Locks' steal) if none is free; that goal page steps down to polling.
+  // Without Web Locks (plain HTTP on a LAN name is not a secure context) goal pages always poll.
   const STREAM_SLOTS = 2;
   const POLL_MS = 4000;
   const SLOT_RETRY_MS = 10000;
@@ -1059,28 +1065,66 @@
     clearInterval(polling.timer);
     polling.timer = 0;
     data.transport = "stream";
-    connect();
+    if (!link.source) connect();
   }
 
-  function claimSlot(index, granted, none) {
-    navigator.locks.request("screen-stream-" + index, { ifAvailable: true }, function (lock) {
-      if (!lock) {
-        if (index + 1 < STREAM_SLOTS) claimSlot(index + 1, granted, none);
-        else none();
-        return null;
-      }
+  function stepDown() { // a kiosk took this goal page's slot: poll until one frees
+    const source = link.source;
+    link.source = null;
+    if (source) source.close();
+    stopPolling();
+    pollSnapshots();
+    setTimeout(start, SLOT_RETRY_MS);
+  }
+
+  function hasLocks() {
+    return Boolean(navigator.locks && navigator.locks.request);
+  }
+
+  function slotName(index) {
+    return "screen-stream-" + index;
+  }
+
+  // Held as long as this page lives, unless a kiosk steals it: then lost(index).
+  function holdSlot(index, options, granted, lost) {
+    let held = false;
+    return navigator.locks.request(slotName(index), options, function (lock) {
+      if (!lock) return null;
+      held = true;
       granted();
-      return new Promise(noop); // held as long as this page lives
-    }).catch(function () { granted(); });
+      return new Promise(noop);
+    }).then(function () { return held; }, function () {
+      if (held) lost(index); else granted(); // no lock at all (an opaque origin): stream
+      return true;
+    });
+  }
+
+  function claimSlot(index, granted, none, lost) {
+    holdSlot(index, { ifAvailable: true }, granted, lost).then(function (got) {
+      if (got) return;
+      if (index + 1 < STREAM_SLOTS) claimSlot(index + 1, granted, none, lost);
+      else none();
+    });
+  }
+
+  function kioskSlot(index, options) { // another kiosk took it: wait for it back
+    holdSlot(index, options, noop, function () { kioskSlot(index, {}); });
   }
 
   function start() {
     if (data.preview === "1") { pollSnapshots(); return; } // an admin preview never holds a stream
-    if (!(navigator.locks && navigator.locks.request)) { stream(); return; }
+    if (isKiosk) {
+      stream();
+      if (!hasLocks()) return;
+      const steal = function () { kioskSlot(STREAM_SLOTS - 1, { steal: true }); };
+      claimSlot(0, noop, steal, function (index) { kioskSlot(index, {}); });
+      return;
+    }
+    if (!hasLocks()) { pollSnapshots(); return; }
     claimSlot(0, stream, function () {
       pollSnapshots();
       setTimeout(start, SLOT_RETRY_MS);
-    });
+    }, stepDown);
   }
 
   setInterval(function () { // a stream that went quiet (a proxy holding a dead connection) is dead
