@@ -7,12 +7,19 @@ published value is counted, the table has each suite's rows.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from bench import fanout, latency, snapshot
 from bench.table import Row, render
 
 pytestmark = pytest.mark.e2e
+
+
+def needs(tool: str):
+    """The Debian package the suite drives (.ci/run installs it); skipped on a machine without it."""
+    return pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} is not installed")
 
 
 def test_write_to_sse_counts_every_published_value_for_every_stream():
@@ -25,7 +32,7 @@ def test_write_to_sse_counts_every_published_value_for_every_stream():
     assert [r.figure.rsplit(": ", 1)[1] for r in rows] == ["p50", "p99", "staleness", "CPU"]
 
 
-@pytest.mark.parametrize("path", ["asgi", "pushpin"])
+@pytest.mark.parametrize("path", ["asgi", pytest.param("pushpin", marks=needs("pushpin"))])
 def test_fan_out_reaches_every_stream_and_the_server_stops_by_itself(path):
     rows, raw = fanout.rows([30, 60], [path], updates=2)  # (20 streams warm the server up first)
     levels, stopped = raw[path]["levels"], raw[path]["stopped"]
@@ -38,6 +45,7 @@ def test_fan_out_reaches_every_stream_and_the_server_stops_by_itself(path):
     assert len(rows) == 3 * len(levels) + len(stopped)
 
 
+@needs("wrk")
 def test_snapshot_load_gets_only_successful_answers_on_both_paths():
     rows, raw = snapshot.rows(streams=10, connections=2, seconds=1.0, rate=5.0)
     assert raw["first"] == 200 and raw["opened"] == 10
