@@ -10,8 +10,11 @@ class FundraiserConfig(AppConfig):
 
         from .adjustments import campaign_adjustments
         from .moderation import moderated_ticker
-        from .selectors import active_campaign_configs
+        from .selectors import active_campaign_configs, campaign_config_by_slug
 
         ports.provide(  # the campaigns the engine counts, with what organizers decide on the night
-            configs=active_campaign_configs, adjustments=campaign_adjustments, moderation=moderated_ticker
+            configs=active_campaign_configs,
+            lookup=campaign_config_by_slug,
+            adjustments=campaign_adjustments,
+            moderation=moderated_ticker,
         )

@@ -90,3 +90,9 @@ def active_campaign_configs() -> list[CampaignConfig]:
         .prefetch_related("metrics")
     )
     return [campaign_config(c) for c in campaigns]
+
+
+def campaign_config_by_slug(slug: str) -> CampaignConfig | None:
+    """Any campaign's config, active or not (the engine's `manage.py backfill`)."""
+    campaign = Campaign.objects.prefetch_related("metrics").filter(slug=slug).first()
+    return campaign_config(campaign) if campaign is not None else None

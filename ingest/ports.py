@@ -71,11 +71,14 @@ class DiscardUpdates:
 
 
 ConfigSource = Callable[[], list[CampaignConfig]]
+# One campaign's config by its slug, active or not (manage.py backfill), or None.
+ConfigLookup = Callable[[str], CampaignConfig | None]
 # A campaign's adjustments (ingest.adjustments.Adjustment), every one ever recorded, reversed included.
 AdjustmentSource = Callable[[int], list[Any]]
 # The recent gifts list as screens get it, after the organizers' moderation (hidden names, removed gifts).
 TickerModeration = Callable[[int, dict[str, Any]], dict[str, Any]]
 _configs: ConfigSource | None = None
+_lookup: ConfigLookup | None = None
 _adjustments: AdjustmentSource = lambda campaign_id: []  # noqa: E731 - until an app provides them
 _moderation: TickerModeration = lambda campaign_id, listing: listing  # noqa: E731
 _publisher: UpdatePublisher = DiscardUpdates()
@@ -84,14 +87,17 @@ _publisher: UpdatePublisher = DiscardUpdates()
 def provide(
     *,
     configs: ConfigSource | None = None,
+    lookup: ConfigLookup | None = None,
     publisher: UpdatePublisher | None = None,
     adjustments: AdjustmentSource | None = None,
     moderation: TickerModeration | None = None,
 ) -> None:
     """Plug an app into the engine (from its AppConfig.ready)."""
-    global _configs, _publisher, _adjustments, _moderation
+    global _configs, _lookup, _publisher, _adjustments, _moderation
     if configs is not None:
         _configs = configs
+    if lookup is not None:
+        _lookup = lookup
     if publisher is not None:
         _publisher = publisher
     if adjustments is not None:
@@ -104,6 +110,12 @@ def active_configs() -> list[CampaignConfig]:
     if _configs is None:
         raise RuntimeError("no campaign configs: the app that provides them (fundraiser) is not installed")
     return _configs()
+
+
+def campaign_by_slug(slug: str) -> CampaignConfig | None:
+    if _lookup is None:
+        raise RuntimeError("no campaign configs: the app that provides them (fundraiser) is not installed")
+    return _lookup(slug)
 
 
 def campaign_adjustments(campaign_id: int) -> list[Any]:

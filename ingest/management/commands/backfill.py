@@ -14,8 +14,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from fundraiser.models import Campaign
-from fundraiser.selectors import campaign_config
+from ingest import ports
 from ingest.rebuild import BuildProgress, build_progress, rebuild_start
 from ingest.scans import run_backfill
 from ingest.store import SCAN_LEASE, Store
@@ -60,11 +59,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, campaign: str, restart: bool, wait: float, **options) -> None:
-        try:
-            model = Campaign.objects.prefetch_related("metrics").get(slug=campaign)
-        except Campaign.DoesNotExist:
-            raise CommandError(f"no campaign with slug {campaign!r}") from None
-        config = campaign_config(model)
+        config = ports.campaign_by_slug(campaign)  # from the configuration app (ingest/ports.py)
+        if config is None:
+            raise CommandError(f"no campaign with slug {campaign!r}")
         store = Store()
         meta = store.ensure_meta(config.id)
         if restart or not meta.building:
