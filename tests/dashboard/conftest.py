@@ -164,8 +164,8 @@ def site(moto_server):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
+def headless_chromium():
+    """Debian's Chromium through Playwright, for a browser fixture (skipped without it)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     from playwright.sync_api import sync_playwright
@@ -174,6 +174,11 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from headless_chromium()
 
 
 @pytest.fixture

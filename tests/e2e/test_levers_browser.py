@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import redis
@@ -15,7 +14,7 @@ import requests
 from playwright.sync_api import expect
 
 from devtools.embedded import EmbeddedRedis
-from tests.dashboard.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.dashboard.conftest import ARTIFACTS, headless_chromium
 from tests.e2e.expect import expected_payload, shown
 from tests.factories import make_table
 from tests.processes import (
@@ -56,14 +55,7 @@ GIFTS = [
 
 @pytest.fixture
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from headless_chromium()
 
 
 def page_at(browser, url: str | None = None, width: int = 1920, height: int = 1080):

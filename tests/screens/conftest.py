@@ -26,7 +26,7 @@ import redis
 from ingest.consumer import Consumer
 from ingest.ports import NO_ORGANIZER_INPUT
 from tests.background import Worker
-from tests.dashboard.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, WebServer, child_env
+from tests.dashboard.conftest import ARTIFACTS, ROOT, WebServer, child_env, headless_chromium
 from tests.factories import aggregates_settled
 from tests.streamsim import StreamSim, stream_caught_up
 
@@ -134,14 +134,7 @@ def kiosk(moto_server):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from headless_chromium()
 
 
 @pytest.fixture
