@@ -35,6 +35,7 @@ from .streams import StreamReader
 __all__ = ["Consumer", "settle_heap", "stream_key"]  # (stream_key: tests name checkpoint keys with it)
 
 log = logging.getLogger(__name__)
+PENDING = "pending-"  # the id prefix of a consumer task queued but not yet started (ingest/tasks.py)
 
 
 class Consumer:
@@ -49,6 +50,7 @@ class Consumer:
         scans: Any = None,
         reads: Any = None,
         organizer: ports.OrganizerInput | None = None,
+        yields: bool = False,
     ):
         store = store or Store()
         self.id = consumer_id or f"consumer-{uuid.uuid4().hex[:12]}"
@@ -73,6 +75,10 @@ class Consumer:
         self.runs: dict[int, CampaignRun] = {}
         self.configs_loaded = -math.inf
         self.kept_alive_at = -math.inf
+        # A Celery consumer task yields when more run than INGEST_CONSUMERS (see is_surplus);
+        # `manage.py consume` processes do not: the operator started each on purpose.
+        self.yields = yields
+        self.surplus = False
 
     @property
     def scans(self) -> Any:
@@ -87,7 +93,7 @@ class Consumer:
         log.info("%s starting", self.id)
         try:
             failures = 0
-            while not self.stop.is_set() and self.clock() < deadline:
+            while not self.stop.is_set() and not self.surplus and self.clock() < deadline:
                 pause, failures = self.step_or_wait(failures)
                 if pause > 0:
                     self.stop.wait(pause)
@@ -106,6 +112,8 @@ class Consumer:
             return pause, failures + 1
 
     def shut_down(self) -> None:
+        if self.surplus:
+            log.info("%s yields: more than %d consumers run", self.id, settings.INGEST_CONSUMERS)
         self.scans.stop_all()
         self.worker.reads.close()
         try:
@@ -163,8 +171,18 @@ class Consumer:
             return
         self.kept_alive_at = self.clock()
         self.worker.store.heartbeat_consumer(self.id, self.worker.lease_seconds)
+        self.surplus = self.yields and self.is_surplus()
         for run in list(self.runs.values()):
             self.shards.renew_leases(run)
+
+    def is_surplus(self) -> bool:
+        """More consumers run than INGEST_CONSUMERS (a flush erased the heartbeats and the beat
+        started another before this one wrote its own again): all but the first ones, in id order,
+        yield, so that surplus consumers do not hold every worker thread and starve other tasks
+        (a "Verify totals" run). Consumers still starting (pending) do not count: each checks for
+        itself when it starts."""
+        running = sorted(c for c in self.worker.store.live_consumers() if not c.startswith(PENDING))
+        return self.id in running[settings.INGEST_CONSUMERS :]
 
     def reload_configs(self) -> None:
         configs = {c.id: c for c in self.load_configs()}

@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 
-from .consumer import Consumer, settle_heap
+from .consumer import PENDING, Consumer, settle_heap
 from .store import Store
 
 INGEST_QUEUE = "ingest"
@@ -41,8 +41,9 @@ def run_consumer(pending_id: str = "") -> None:
     if len(store.live_consumers()) >= settings.INGEST_CONSUMERS:
         return  # a duplicate hand-over; enough consumers are already running
     settle_heap()
-    Consumer(store=store, stop=_stop).run(seconds=settings.INGEST_CONSUMER_SECONDS)
-    if not _stop.is_set():
+    consumer = Consumer(store=store, stop=_stop, yields=True)
+    consumer.run(seconds=settings.INGEST_CONSUMER_SECONDS)
+    if not _stop.is_set() and not consumer.surplus:
         start_consumer(store)
 
 
@@ -57,6 +58,6 @@ def ensure_consumers() -> int:
 
 def start_consumer(store: Store) -> None:
     # Counted as live until it starts (or the grace runs out), so the beat does not pile up tasks.
-    pending_id = f"pending-{uuid.uuid4().hex[:12]}"
+    pending_id = f"{PENDING}{uuid.uuid4().hex[:12]}"
     store.heartbeat_consumer(pending_id, PENDING_GRACE_SECONDS)
     run_consumer.apply_async(args=[pending_id], queue=INGEST_QUEUE)
