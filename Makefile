@@ -17,8 +17,10 @@ install: $(STAMP)
 demo: install
 	$(PY) -m devtools.demo
 
+# Two processes (pytest-xdist); browser tests stay in one of them (tests/conftest.py). TEST_ARGS= runs in one.
+TEST_ARGS ?= -n 2 --dist loadgroup
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(TEST_ARGS)
 
 # More randomized fault schedules than `make test` plays (200): make soak SEEDS=10000 [FIRST=1]
 SEEDS ?= 10000

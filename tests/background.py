@@ -92,7 +92,7 @@ class Worker:
         ingestion core, shown by tests/ingest/test_state_loss.py).
         """
         with self._gate:
-            redis.flushall()
+            redis.flushdb()
             time.sleep(MAINTAIN_SECONDS + 0.1)
 
     def _run(self) -> None:

@@ -38,3 +38,13 @@ def moto_server():
 def moto(moto_server):
     moto_server.reset()
     return moto_server
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite in two processes (pytest -n 2 --dist loadgroup). Browser tests run
+    one after another in one of them: each drives Chromium, a web server and often a worker, and
+    asserts what a screen shows within a second; two at once on a 2-core machine would measure the
+    machine. Every other test goes wherever a process is free."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))

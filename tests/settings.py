@@ -2,7 +2,8 @@
 
 pytest-django reads the settings module before any conftest.py runs, so the test environment must be
 set up here. Test runs go on side by side on one machine: each gets its own Redis server, so no run
-(and no `make demo`) flushes another's data.
+(and no `make demo`) flushes another's data. Tests that make Redis "lose everything" flush the
+test database (FLUSHDB): that is everything the product keeps there.
 """
 
 import atexit
@@ -25,11 +26,29 @@ os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
 os.environ.setdefault("DJANGO_SERVE_STATIC", "1")
 os.environ.setdefault("INGEST_ALLOWED_ENDPOINTS", "127.0.0.1,localhost")
 
-if not os.environ.get("REDIS_URL"):
+# `make test` runs the suite in two processes (pytest-xdist); each is a run of its own. A Redis this
+# file started in the parent process (named in REDIS_TEST_OWNER) is not shared: each process starts
+# its own. A Redis the caller named in REDIS_URL is shared, one database per process.
+_owner = os.environ.get("REDIS_TEST_OWNER")
+if not os.environ.get("REDIS_URL") or (_owner and _owner != str(os.getpid())):
     from devtools.embedded import EmbeddedRedis
 
     _redis = EmbeddedRedis().start()
     atexit.register(_redis.close)
     os.environ["REDIS_URL"] = _redis.url
+    os.environ["REDIS_TEST_OWNER"] = str(os.getpid())
+elif os.environ.get("PYTEST_XDIST_WORKER") and not _owner:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _query = dict(parse_qsl(_url.query))
+    _unix = _url.scheme == "unix"  # unix:///path?db=N; redis://host:port/N
+    _db = int((_query.get("db") if _unix else _url.path.strip("/")) or 0)
+    _db += 1 + int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    if _unix:
+        _url = _url._replace(query=urlencode({**_query, "db": _db}))
+    else:
+        _url = _url._replace(path=f"/{_db}")
+    os.environ["REDIS_URL"] = urlunsplit(_url)
 
 from config.settings import *  # noqa: E402, F403

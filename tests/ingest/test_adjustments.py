@@ -103,7 +103,7 @@ def test_adjustments_stay_exact_through_redis_loss_a_rebuild_and_a_changed_metri
     step_until(consumer, settled)
     assert shown(store, config) == expected(config, sim, recorded)  # included before the first swap
 
-    store.redis.flushall()  # Redis loses everything: the rebuild counts the adjustments again
+    store.redis.flushdb()  # Redis loses everything: the rebuild counts the adjustments again
     gifts.give(10)
     step_until(consumer, lambda: settled() and shown(store, config) == expected(config, sim, recorded))
 

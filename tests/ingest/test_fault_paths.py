@@ -79,7 +79,7 @@ def test_a_health_write_that_lands_first_after_redis_lost_its_data_cannot_stop_s
         time.sleep(0.01)
     step(consumer, clock, 1.0)  # discovery and maintenance have just run
 
-    redis_client.flushall()  # a restart without persistence
+    redis_client.flushdb()  # a restart without persistence
     time.sleep(1.05)  # each shard's health is due again...
     step(consumer, clock, 0.02)  # ...and is written by an empty read, before maintenance looks
 
@@ -173,7 +173,7 @@ def test_a_scanner_from_before_redis_lost_its_data_cannot_write_into_the_new_gen
     old.start()
     assert paused.wait(10)  # two pages are in; the third is in flight
 
-    redis_client.flushall()
+    redis_client.flushdb()
     store.ensure_meta(campaign.pk)  # what the consumer does when it notices the loss
     rebuild_start(store=store, config=config, reason="aggregates were lost from Redis")
     resume.set()  # the old scanner wakes up with its page and its segment's position

@@ -38,7 +38,7 @@ def test_a_quiet_campaign_whose_redis_was_flushed_is_rebuilt(store, monkeypatch)
     consumer = Consumer(store=store, consumer_id="c1", load_configs=lambda: [config])
     assert step_until(consumer, lambda: aggregates_settled(store, config.id), timeout=30)
 
-    store.redis.flushall()
+    store.redis.flushdb()
     for run in consumer.runs.values():  # its state was just checked, its shards' health is due
         run.maintained = consumer.clock()
         for shard in run.held.values():

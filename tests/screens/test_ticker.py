@@ -212,7 +212,7 @@ def test_after_redis_lost_the_list_a_worker_starts_again_from_the_gifts_it_last_
     for gift in gifts:
         record_batch(config, [gift], store=store)
     before = TickerStore(store).snapshot(config.id)
-    store.redis.flushall()  # Redis restarted empty
+    store.redis.flushdb()  # Redis restarted empty
     assert TickerStore(store).snapshot(config.id)["entries"] == []
 
     record_batch(config, [record("INSERT", "new", {**GIFT, "name": "After the loss"})], store=store)
