@@ -16,6 +16,8 @@ import statistics
 import time
 from typing import Any
 
+import psutil
+
 from bench.load import LoadClients
 from bench.site import CHANNEL, SLUG, Site
 from bench.table import Row, at_most
@@ -42,7 +44,8 @@ def measure_path(
     path: str, sizes: list[int], updates: int, clients: int
 ) -> tuple[list[dict[str, Any]], dict]:
     site = Site.start(pushpin=(path == "pushpin"))
-    servers = [p for p in (site.web, site.pushpin) if p is not None]
+    # Through Pushpin: condure, proxy, handler (the runner's children), zurl and the relay too.
+    servers = [p for p in (site.web, site.pushpin, *site.extra, site.relay) if p is not None]
     load = None
     levels = []
     try:
@@ -52,13 +55,14 @@ def measure_path(
         open_now = load.connect(WARM_UP)["opened"]  # the first requests load code: not per-stream memory
         time.sleep(1.0)
         baseline_rss, baseline_open = sum(p.rss() for p in servers), open_now
+        baseline_by = rss_by_process(servers)
         version = 1000
         cap = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - FDS_KEPT  # the server's sockets and files
         for asked in sizes:
             size = min(asked, cap)
             cpu_before = {"server": sum(p.cpu() for p in servers), "client": load.cpu()}
             connected = {"seconds": 0.0, "failed": 0}
-            while open_now < size:  # in steps: Pushpin stalls on big bursts of new streams (PERFORMANCE.md)
+            while open_now < size:  # in steps; streams refused (non-200) are asked for again
                 step = load.connect(min(CONNECT_STEP, size - open_now))
                 connected = {
                     "seconds": connected["seconds"] + step["seconds"],
@@ -86,6 +90,7 @@ def measure_path(
                     else:
                         latencies.append(when - sent_at)
             rss = sum(p.rss() for p in servers)
+            by_process = rss_by_process(servers)
             levels.append(
                 {
                     "size": size,
@@ -100,6 +105,11 @@ def measure_path(
                     "deliveries": len(latencies),
                     "bytes_per_stream": (rss - baseline_rss) / max(open_now - baseline_open, 1),
                     "rss_mb": rss / 2**20,
+                    "bytes_per_stream_by_process": {
+                        name: (by_process.get(name, 0) - baseline_by.get(name, 0))
+                        / max(open_now - baseline_open, 1)
+                        for name in by_process
+                    },
                     "threads": sum(p.threads() for p in servers),
                     "server_cpu": sum(p.cpu() for p in servers) - cpu_before["server"],
                     "client_cpu": load.cpu() - cpu_before["client"],
@@ -111,6 +121,20 @@ def measure_path(
         if load is not None:
             load.close()
         site.stop()
+
+
+def rss_by_process(servers) -> dict[str, int]:
+    """RSS per program: Pushpin's processes by executable name, ours by their role (web, relay)."""
+    out: dict[str, int] = {}
+    for server in servers:
+        for process in server.tree():
+            try:
+                name, rss = process.name(), process.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            name = server.name if name.startswith("python") else name.removeprefix("pushpin-")
+            out[name] = out.get(name, 0) + rss
+    return out
 
 
 def update_event(version: int) -> dict[str, Any]:
@@ -149,12 +173,22 @@ def rows(sizes: list[int], paths: list[str], updates: int = 5, clients: int = 0)
                     met=level["p99"] <= P99_TARGET and level["missed"] == 0 and level["open"] >= n,
                 )
             )
+            by_process = level["bytes_per_stream_by_process"]
+            parts = (
+                "; "
+                + ", ".join(
+                    f"{proc} {per / 1024:.1f}"
+                    for proc, per in sorted(by_process.items(), key=lambda kv: -kv[1])
+                )
+                if len(by_process) > 1
+                else ""
+            )
             out.append(
                 Row(
                     f"{name}: memory per stream",
                     "<= 30 KB",
                     f"{level['bytes_per_stream'] / 1024:.1f} KB ({level['rss_mb']:.0f} MB RSS, "
-                    f"{level['threads']} threads, {level['open']:,} open)",
+                    f"{level['threads']} threads, {level['open']:,} open{parts})",
                     at_most(level["bytes_per_stream"], BYTES_PER_STREAM_TARGET),
                     STAGES,
                     met=level["bytes_per_stream"] <= BYTES_PER_STREAM_TARGET,

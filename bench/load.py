@@ -51,6 +51,10 @@ class Connection(asyncio.Protocol):
             self.status = int(head.split(b" ", 2)[1])
             self.headers_done = True
             self.head = b""
+            if self.status != 200:  # refused (Pushpin answers 500/502 at once, then keeps the connection)
+                self.client.rejected += 1
+                self.transport.close()
+                return
         self.raw += data
         self._dechunk()
         while True:
@@ -107,6 +111,7 @@ class Client:
     sources: int = 1  # loopback source addresses 127.0.0.1..N (ephemeral ports per address)
     connections: list[Connection] = field(default_factory=list)
     waiting: int = 0
+    rejected: int = 0  # answered with a status other than 200
     all_open: asyncio.Event | None = None
     closed_count: int = 0
 
@@ -133,6 +138,7 @@ class Client:
         started = time.time()
         gate = asyncio.Semaphore(concurrency)
         failures = 0
+        rejected = self.rejected
 
         async def one(index: int) -> None:
             nonlocal failures
@@ -152,7 +158,8 @@ class Client:
         except TimeoutError:
             pass
         opened = sum(1 for c in self.connections if c.opened_at is not None)
-        return {"opened": opened, "failed": failures, "seconds": time.time() - started}  # opened: all so far
+        failed = failures + self.rejected - rejected  # refused connections and non-200 answers
+        return {"opened": opened, "failed": failed, "seconds": time.time() - started}  # opened: all so far
 
     def _new(self) -> Connection:
         connection = Connection(self)

@@ -278,7 +278,10 @@ services=condure,pushpin-proxy,pushpin-handler
 http_port={http_port}
 logdir={logdir}
 log_level=1
-client_buffer_size=8192
+# condure keeps two buffers of this size per connection (8,192 by default: 16 KB of its ~35 KB per
+# stream); a request whose header does not fit is dropped (connection reset). 4 KB holds a browser's
+# EventSource request with the site's cookies.
+client_buffer_size=4096
 client_maxconn=60000
 
 [proxy]
@@ -289,6 +292,11 @@ routesfile=routes
 sig_iss=pushpin
 sig_key={key}
 updates_check=off
+# Requests in the proxy at once (each until the handler accepts its hold). The proxy's queues to zurl
+# and to the handler hold 100 messages (fixed in Pushpin); a request that finds one full is answered
+# 502 ("Error while proxying to origin.") or 500 ("Accept service unavailable.") at once, so a burst
+# of a few hundred new streams lost 5 to 50 percent of them. Below 100 the rest wait in condure.
+max_open_requests=50
 
 [handler]
 push_in_spec=tcp://127.0.0.1:{push_in}
