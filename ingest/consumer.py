@@ -79,6 +79,7 @@ class Consumer:
         # `manage.py consume` processes do not: the operator started each on purpose.
         self.yields = yields
         self.surplus = False
+        self.beats_seen: dict[str, float] = {}  # the consumers' heartbeats at the last check
 
     @property
     def scans(self) -> Any:
@@ -130,7 +131,7 @@ class Consumer:
             self.reload_configs()
         next_due = now + settings.INGEST_IDLE_POLL_SECONDS
         for run in list(self.runs.values()):
-            if self.stop.is_set():
+            if self.stop.is_set() or self.surplus:
                 break
             next_due = min(next_due, self.step_campaign(run))
         return max(0.0, next_due - self.clock())
@@ -154,7 +155,7 @@ class Consumer:
     def read_shards(self, run: CampaignRun) -> float:
         next_due = math.inf
         for state in list(run.held.values()):
-            if self.stop.is_set():
+            if self.stop.is_set() or self.surplus:
                 break
             self.keep_alive()
             if state.shard.shard_id not in run.held:
@@ -179,10 +180,17 @@ class Consumer:
         """More consumers run than INGEST_CONSUMERS (a flush erased the heartbeats and the beat
         started another before this one wrote its own again): all but the first ones, in id order,
         yield, so that surplus consumers do not hold every worker thread and starve other tasks
-        (a "Verify totals" run). Consumers still starting (pending) do not count: each checks for
-        itself when it starts."""
-        running = sorted(c for c in self.worker.store.live_consumers() if not c.startswith(PENDING))
-        return self.id in running[settings.INGEST_CONSUMERS :]
+        (a "Verify totals" run). Only consumers whose heartbeat moved since the last check count:
+        a killed one, whose heartbeat has not run out yet, does not make the last one alive yield.
+        Consumers still starting (pending) do not count: each checks for itself when it starts."""
+        beats = self.worker.store.consumer_heartbeats()
+        seen, self.beats_seen = self.beats_seen, beats
+        ahead = [
+            c
+            for c, expires in beats.items()
+            if c < self.id and not c.startswith(PENDING) and expires > seen.get(c, math.inf)
+        ]
+        return len(ahead) >= settings.INGEST_CONSUMERS
 
     def reload_configs(self) -> None:
         configs = {c.id: c for c in self.load_configs()}

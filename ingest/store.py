@@ -798,9 +798,13 @@ class Store:
         self.redis.zrem(self.consumers_key(), consumer_id)
 
     def live_consumers(self) -> list[str]:
+        return list(self.consumer_heartbeats())
+
+    def consumer_heartbeats(self) -> dict[str, float]:
+        """Each live consumer and when its heartbeat runs out (epoch seconds, its own clock)."""
         key = self.consumers_key()
         self.redis.zremrangebyscore(key, "-inf", time.time())
-        return self.redis.zrange(key, 0, -1)
+        return dict(self.redis.zrange(key, 0, -1, withscores=True))
 
 
 def apply_what_fits(

@@ -47,18 +47,39 @@ def test_after_a_flush_the_later_of_two_consumer_tasks_yields_and_the_first_runs
     assert not first_thread.is_alive()
 
 
+class Heartbeats:
+    """Another consumer, alive: its heartbeat moves every 0.1 s (as a running consumer's does)."""
+
+    def __init__(self, store, consumer_id: str):
+        self.store, self.id, self.done = store, consumer_id, threading.Event()
+        self.thread = threading.Thread(target=self.beat, daemon=True)
+        self.thread.start()
+
+    def beat(self) -> None:
+        while not self.done.is_set():
+            self.store.heartbeat_consumer(self.id, 30)
+            self.done.wait(0.1)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+
+
 def test_a_queued_consumer_task_does_not_count_and_manage_py_consume_never_yields(store, settings):
     settings.INGEST_LEASE_SECONDS = 1.2
     settings.INGEST_CONSUMERS = 1
     store.heartbeat_consumer("pending-0123", 30)  # a task the beat queued, not started yet
-    store.heartbeat_consumer("consumer-0", 30)  # sorts first: the one that keeps running
-    celery_task = Consumer(store=store, consumer_id="consumer-b", load_configs=list, yields=True)
-    command = Consumer(store=store, consumer_id="consumer-c", load_configs=list)  # manage.py consume
-    threads = [run_in_thread(celery_task, 30), run_in_thread(command, 1.5)]
-    threads[0].join(5)
-    assert celery_task.surplus and not threads[0].is_alive()
-    threads[1].join(5)
-    assert not command.surplus and not threads[1].is_alive()  # it ran its whole 1.5 s
+    alive = Heartbeats(store, "consumer-0")  # sorts first: the one that keeps running
+    try:
+        celery_task = Consumer(store=store, consumer_id="consumer-b", load_configs=list, yields=True)
+        command = Consumer(store=store, consumer_id="consumer-c", load_configs=list)  # manage.py consume
+        threads = [run_in_thread(celery_task, 30), run_in_thread(command, 1.5)]
+        threads[0].join(5)
+        assert celery_task.surplus and not threads[0].is_alive()
+        threads[1].join(5)
+        assert not command.surplus and not threads[1].is_alive()  # it ran its whole 1.5 s
+    finally:
+        alive.stop()
 
     store.redis.delete(store.consumers_key())
     store.heartbeat_consumer("pending-0123", 30)
@@ -66,3 +87,15 @@ def test_a_queued_consumer_task_does_not_count_and_manage_py_consume_never_yield
     thread = run_in_thread(alone, 1.0)
     thread.join(5)
     assert not alone.surplus, "a queued task counted as a running consumer"
+
+
+def test_the_last_live_consumer_does_not_yield_to_a_killed_one_whose_heartbeat_has_not_run_out(
+    store, settings
+):
+    settings.INGEST_LEASE_SECONDS = 1.2
+    settings.INGEST_CONSUMERS = 1
+    store.heartbeat_consumer("consumer-0", 30)  # killed: its heartbeat stays until it runs out
+    survivor = Consumer(store=store, consumer_id="consumer-b", load_configs=list, yields=True)
+    thread = run_in_thread(survivor, 1.5)
+    thread.join(5)
+    assert not thread.is_alive() and not survivor.surplus, "the only live consumer yielded to a dead one"
