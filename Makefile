@@ -18,7 +18,7 @@ demo: install
 	$(PY) -m devtools.demo
 
 # Two processes (pytest-xdist); browser tests stay in one of them (tests/conftest.py). TEST_ARGS= runs in one.
-TEST_ARGS ?= -n 2 --dist loadgroup
+TEST_ARGS ?= $(if $(REDIS_URL),,-n 2)
 test: install
 	$(PY) -m pytest $(TEST_ARGS)
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from django.conf import settings
 
@@ -40,11 +43,44 @@ def moto(moto_server):
     return moto_server
 
 
+# `make test` runs the suite in two processes (pytest -n 2). Browser tests run one after another in
+# one of them: each drives Chromium, a web server and often a worker, and asserts what a screen shows
+# within a second; two at once on a 2-core machine would measure the machine. The controller, which
+# decides, sees only test ids, so a browser test is known by its file: a file that names the marker.
+# (xdist's own `--dist loadgroup` does not group under pytest 9.2: pytest-dev/pytest-xdist#1386.)
+BROWSER_MARK = re.compile(r"\bmark\.browser\b")
+
+
+def browser_test_files(root: Path) -> frozenset[str]:
+    """The test files holding browser tests, as test ids name them (relative to the root)."""
+    return frozenset(
+        path.relative_to(root).as_posix()
+        for path in (root / "tests").rglob("test_*.py")
+        if BROWSER_MARK.search(path.read_text())
+    )
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    files = browser_test_files(config.rootpath)
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        """Every browser test in one unit of work (given first, as the largest); every other test
+        a unit of its own, to whichever process is free."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser tests" if nodeid.split("::", 1)[0] in files else nodeid
+
+    return BrowserTestsTogether(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs the suite in two processes (pytest -n 2 --dist loadgroup). Browser tests run
-    one after another in one of them: each drives Chromium, a web server and often a worker, and
-    asserts what a screen shows within a second; two at once on a 2-core machine would measure the
-    machine. Every other test goes wherever a process is free."""
+    """A browser test whose file does not name the marker (a marker from a fixture or a conftest)
+    would escape the grouping above: refuse the run rather than measure the machine."""
+    files = browser_test_files(config.rootpath)
     for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        if item.get_closest_marker("browser") and item.nodeid.split("::", 1)[0] not in files:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a browser test must name pytest.mark.browser in its file"
+            )

@@ -26,10 +26,16 @@ os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
 os.environ.setdefault("DJANGO_SERVE_STATIC", "1")
 os.environ.setdefault("INGEST_ALLOWED_ENDPOINTS", "127.0.0.1,localhost")
 
-# `make test` runs the suite in two processes (pytest-xdist); each is a run of its own. A Redis this
-# file started in the parent process (named in REDIS_TEST_OWNER) is not shared: each process starts
-# its own. A Redis the caller named in REDIS_URL is shared, one database per process.
+# `make test` runs the suite in two processes (pytest -n 2); each starts a Redis of its own. A Redis
+# this file started in the parent process (named in REDIS_TEST_OWNER) is not shared. A Redis the
+# caller named in REDIS_URL cannot be shared either (pub/sub ignores database numbers, and tests
+# flush it): `make test` then runs in one process.
 _owner = os.environ.get("REDIS_TEST_OWNER")
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("REDIS_URL") and not _owner:
+    raise RuntimeError(
+        "REDIS_URL names a Redis, and tests running in several processes would flush it and hear "
+        "each other's events: run them in one (`make test` does when REDIS_URL is set; no -n)."
+    )
 if not os.environ.get("REDIS_URL") or (_owner and _owner != str(os.getpid())):
     from devtools.embedded import EmbeddedRedis
 
@@ -37,18 +43,5 @@ if not os.environ.get("REDIS_URL") or (_owner and _owner != str(os.getpid())):
     atexit.register(_redis.close)
     os.environ["REDIS_URL"] = _redis.url
     os.environ["REDIS_TEST_OWNER"] = str(os.getpid())
-elif os.environ.get("PYTEST_XDIST_WORKER") and not _owner:
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    _url = urlsplit(os.environ["REDIS_URL"])
-    _query = dict(parse_qsl(_url.query))
-    _unix = _url.scheme == "unix"  # unix:///path?db=N; redis://host:port/N
-    _db = int((_query.get("db") if _unix else _url.path.strip("/")) or 0)
-    _db += 1 + int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
-    if _unix:
-        _url = _url._replace(query=urlencode({**_query, "db": _db}))
-    else:
-        _url = _url._replace(path=f"/{_db}")
-    os.environ["REDIS_URL"] = urlunsplit(_url)
 
 from config.settings import *  # noqa: E402, F403
