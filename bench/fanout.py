@@ -16,8 +16,6 @@ import statistics
 import time
 from typing import Any
 
-import psutil
-
 from bench.load import LoadClients
 from bench.site import CHANNEL, SLUG, Site
 from bench.table import Row, at_most
@@ -54,8 +52,7 @@ def measure_path(
         )
         open_now = load.connect(WARM_UP)["opened"]  # the first requests load code: not per-stream memory
         time.sleep(1.0)
-        baseline_rss, baseline_open = sum(p.rss() for p in servers), open_now
-        baseline_by = rss_by_process(servers)
+        baseline_by, baseline_open = rss_by_program(servers), open_now
         version = 1000
         cap = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - FDS_KEPT  # the server's sockets and files
         for asked in sizes:
@@ -89,8 +86,8 @@ def measure_path(
                         missed += 1
                     else:
                         latencies.append(when - sent_at)
-            rss = sum(p.rss() for p in servers)
-            by_process = rss_by_process(servers)
+            by_process = rss_by_program(servers)
+            rss = sum(by_process.values())
             levels.append(
                 {
                     "size": size,
@@ -103,7 +100,7 @@ def measure_path(
                     "max": max(latencies, default=float("nan")),
                     "missed": missed,
                     "deliveries": len(latencies),
-                    "bytes_per_stream": (rss - baseline_rss) / max(open_now - baseline_open, 1),
+                    "bytes_per_stream": (rss - sum(baseline_by.values())) / max(open_now - baseline_open, 1),
                     "rss_mb": rss / 2**20,
                     "bytes_per_stream_by_process": {
                         name: (by_process.get(name, 0) - baseline_by.get(name, 0))
@@ -123,16 +120,11 @@ def measure_path(
         site.stop()
 
 
-def rss_by_process(servers) -> dict[str, int]:
-    """RSS per program: Pushpin's processes by executable name, ours by their role (web, relay)."""
+def rss_by_program(servers) -> dict[str, int]:
+    """RSS per program over every server's process tree (bench/site.py Process.rss_by_program)."""
     out: dict[str, int] = {}
     for server in servers:
-        for process in server.tree():
-            try:
-                name, rss = process.name(), process.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            name = server.name if name.startswith("python") else name.removeprefix("pushpin-")
+        for name, rss in server.rss_by_program().items():
             out[name] = out.get(name, 0) + rss
     return out
 

@@ -84,7 +84,19 @@ class Process:
             return []
 
     def rss(self) -> int:
-        return sum(_safe(lambda p: p.memory_info().rss, p, 0) for p in self.tree())
+        return sum(self.rss_by_program().values())
+
+    def rss_by_program(self) -> dict[str, int]:
+        """RSS per program of the tree: Pushpin's by executable name (condure, proxy, handler),
+        a Python one by this process's role (web, relay)."""
+        out: dict[str, int] = {}
+        for process in self.tree():
+            name = _safe(lambda p: p.name(), process, "")
+            if not name:
+                continue  # gone meanwhile
+            name = self.name if name.startswith("python") else name.removeprefix("pushpin-")
+            out[name] = out.get(name, 0) + _safe(lambda p: p.memory_info().rss, process, 0)
+        return out
 
     def threads(self) -> int:
         return sum(_safe(lambda p: p.num_threads(), p, 0) for p in self.tree())
