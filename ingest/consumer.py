@@ -94,12 +94,16 @@ class Consumer:
         log.info("%s starting", self.id)
         try:
             failures = 0
-            while not self.stop.is_set() and not self.surplus and self.clock() < deadline:
+            while not self.stopping() and self.clock() < deadline:
                 pause, failures = self.step_or_wait(failures)
                 if pause > 0:
                     self.stop.wait(pause)
         finally:
             self.shut_down()
+
+    def stopping(self) -> bool:
+        """Asked to stop (SIGTERM), or yielding to the consumers before it (is_surplus)."""
+        return self.stop.is_set() or self.surplus
 
     def step_or_wait(self, failures: int) -> tuple[float, int]:
         """One step; if Redis failed (unreachable, failing over), how long to wait for it. Nothing
@@ -131,7 +135,7 @@ class Consumer:
             self.reload_configs()
         next_due = now + settings.INGEST_IDLE_POLL_SECONDS
         for run in list(self.runs.values()):
-            if self.stop.is_set() or self.surplus:
+            if self.stopping():
                 break
             next_due = min(next_due, self.step_campaign(run))
         return max(0.0, next_due - self.clock())
@@ -155,7 +159,7 @@ class Consumer:
     def read_shards(self, run: CampaignRun) -> float:
         next_due = math.inf
         for state in list(run.held.values()):
-            if self.stop.is_set() or self.surplus:
+            if self.stopping():
                 break
             self.keep_alive()
             if state.shard.shard_id not in run.held:
