@@ -25,3 +25,26 @@ def test_the_seed_baseline_reads_the_same_records_the_real_path_read(redis_clien
     assert result.problems == []
     _, records = seed_rate(result.recording, pipelined=True)
     assert records == result.records == result.recording.records
+
+
+def test_the_redis_profile_runs_on_a_tiny_backlog_and_its_replays_match_the_run():
+    """bench/redis_profile.py (its own Redis, in a child process): the real path is exact, the
+    replays answer as the run did (it asserts so), and every variant of the commit script leaves
+    the aggregates and item states the product script leaves."""
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "bench/redis_profile.py", "1500", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "exact: True" in out
+    assert "aggregates DIFFERENT" not in out and out.count("aggregates same") == 4
+    assert "instrumented copy:" in out and "argument: cjson.decode of the batch" in out
