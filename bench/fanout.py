@@ -27,7 +27,8 @@ FDS_KEPT = 100  # descriptors a server needs besides its streams (listener, Redi
 BYTES_PER_STREAM_TARGET = 30 * 1024
 STAGES = (
     "Redis PUBLISH -> web relay -> hub coalescing -> each stream's socket [-> Pushpin] -> client read, "
-    "loopback; RSS of the server process(es) over their RSS before any stream"
+    "loopback; RSS of the web process (through Pushpin also condure, proxy, handler, zurl and the relay) "
+    "over their RSS before any stream"
 )
 
 
